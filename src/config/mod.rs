@@ -1,0 +1,575 @@
+//! The bridge's configuration file: parsing, `${VAR}` expansion, environment
+//! overrides and validation.
+//!
+//! The file is read into [`ConfigFile`] (exactly the YAML, unknown fields
+//! rejected, errors with line and column), then checked and turned into
+//! [`Config`], the only form the rest of the bridge sees.
+
+mod env;
+mod secret;
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+pub use env::{Env, HumanDuration, expand, expand_with};
+pub use secret::Secret;
+
+/// A configuration error, naming the file and, where known, the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// File that failed.
+        path: PathBuf,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or does not fit the schema.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// File that failed.
+        path: PathBuf,
+        /// Parser message with line and column.
+        message: String,
+    },
+    /// The values parse but make no sense together.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// File that failed.
+        path: PathBuf,
+        /// Dotted path of the offending field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The configuration file exactly as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfigFile {
+    /// Address for webhooks and health endpoints.
+    #[serde(default)]
+    pub listen: Option<Env<SocketAddr>>,
+    /// Temporal connection.
+    #[serde(default)]
+    pub temporal: TemporalFile,
+    /// Rule files or directories of rule files, relative to the config file.
+    pub mappings: Vec<Env<PathBuf>>,
+    /// Directory for the bridge's own state.
+    #[serde(default)]
+    pub data_dir: Option<Env<PathBuf>>,
+    /// `direct` (answer after Temporal accepted).
+    #[serde(default)]
+    pub delivery: Option<DeliveryMode>,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogFile,
+    /// Request limits and timeouts.
+    #[serde(default)]
+    pub limits: LimitsFile,
+    /// Named webhook sources, each with its own credentials.
+    pub sources: Vec<SourceFile>,
+}
+
+/// `temporal:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TemporalFile {
+    /// `host:port` or URL of the Temporal frontend.
+    pub address: Option<Env<String>>,
+    /// Namespace for all workflows.
+    pub namespace: Option<Env<String>>,
+    /// API key (Temporal Cloud); implies TLS.
+    pub api_key: Option<Env<String>>,
+    /// File holding the API key.
+    pub api_key_file: Option<Env<PathBuf>>,
+    /// TLS to Temporal.
+    pub tls: Option<TlsFile>,
+    /// Client identity shown in workflow histories.
+    pub identity: Option<Env<String>>,
+    /// Deadline for one Temporal call, retries included.
+    pub call_timeout: Option<Env<HumanDuration>>,
+    /// Base URL of the Temporal Web UI, for links in responses.
+    pub ui_url: Option<Env<String>>,
+}
+
+/// `temporal.tls:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TlsFile {
+    /// Turns TLS on with system roots when nothing else is given.
+    pub enabled: Option<bool>,
+    /// PEM CA bundle to verify the server.
+    pub ca_file: Option<Env<PathBuf>>,
+    /// PEM client certificate (mTLS).
+    pub cert_file: Option<Env<PathBuf>>,
+    /// PEM client key (mTLS).
+    pub key_file: Option<Env<PathBuf>>,
+    /// Server name to verify (SNI).
+    pub server_name: Option<Env<String>>,
+}
+
+/// `log:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LogFile {
+    /// `auto` (text on a terminal, JSON otherwise), `text` or `json`.
+    pub format: Option<Env<LogFormat>>,
+    /// A tracing filter such as `info` or `ado_temporal_bridge=debug`.
+    pub level: Option<Env<String>>,
+}
+
+/// `limits:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LimitsFile {
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: Option<Env<usize>>,
+    /// Deadline for answering one request.
+    pub request_timeout: Option<Env<HumanDuration>>,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout: Option<Env<HumanDuration>>,
+    /// How long a processed delivery is remembered for redelivery detection.
+    pub dedupe_retention: Option<Env<HumanDuration>>,
+}
+
+/// One `sources:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceFile {
+    /// URL segment: deliveries go to `/webhooks/{name}`.
+    pub name: String,
+    /// How deliveries prove who sent them.
+    pub auth: AuthFile,
+}
+
+/// `sources[].auth:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthFile {
+    /// HTTP Basic auth, what ADO's Web Hooks consumer sends.
+    pub basic: Option<BasicFile>,
+}
+
+/// `sources[].auth.basic:` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BasicFile {
+    /// Expected user name.
+    pub username: Env<String>,
+    /// Expected password.
+    pub password: Option<Env<String>>,
+    /// File holding the expected password (e.g. a Key Vault CSI mount).
+    pub password_file: Option<Env<PathBuf>>,
+}
+
+/// How accepted deliveries reach Temporal.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryMode {
+    /// Answer ADO only after Temporal accepted every action; 503 otherwise.
+    #[default]
+    Direct,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Text on a terminal, JSON otherwise.
+    #[default]
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("unknown log format {other:?}; use auto, text or json")),
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// File the configuration came from.
+    pub path: PathBuf,
+    /// Webhook listener address.
+    pub listen: SocketAddr,
+    /// Temporal connection.
+    pub temporal: TemporalConfig,
+    /// Rule files and directories, resolved against the config file's folder.
+    pub mappings: Vec<PathBuf>,
+    /// State directory.
+    pub data_dir: PathBuf,
+    /// Delivery mode.
+    pub delivery: DeliveryMode,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// Request limits.
+    pub limits: Limits,
+    /// Webhook sources.
+    pub sources: Vec<Source>,
+}
+
+/// Temporal connection settings after environment overrides.
+#[derive(Clone, Debug)]
+pub struct TemporalConfig {
+    /// `host:port` or URL.
+    pub address: String,
+    /// Namespace.
+    pub namespace: String,
+    /// API key, if any.
+    pub api_key: Option<Secret>,
+    /// TLS settings, if TLS is on.
+    pub tls: Option<TlsConfig>,
+    /// Client identity.
+    pub identity: String,
+    /// Deadline for one call, retries included.
+    pub call_timeout: Duration,
+    /// Web UI base URL.
+    pub ui_url: Option<String>,
+}
+
+/// TLS to Temporal.
+#[derive(Clone, Debug, Default)]
+pub struct TlsConfig {
+    /// CA bundle.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate.
+    pub cert_file: Option<PathBuf>,
+    /// Client key.
+    pub key_file: Option<PathBuf>,
+    /// Server name.
+    pub server_name: Option<String>,
+}
+
+/// Request limits.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+    /// Deadline per request.
+    pub request_timeout: Duration,
+    /// Shutdown drain time.
+    pub shutdown_timeout: Duration,
+    /// Redelivery memory.
+    pub dedupe_retention: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(25),
+            shutdown_timeout: Duration::from_secs(20),
+            dedupe_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// A webhook source.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// URL segment.
+    pub name: String,
+    /// Basic auth credentials, if required.
+    pub basic: Option<BasicCredentials>,
+}
+
+/// Expected Basic auth credentials.
+#[derive(Clone, Debug)]
+pub struct BasicCredentials {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: Secret,
+}
+
+/// Default webhook listener.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+
+impl Config {
+    /// Reads, expands, overrides and validates the configuration at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, |name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::load`] with an explicit environment, for tests.
+    pub fn load_with_env(
+        path: &Path,
+        getenv: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: ConfigFile =
+            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Syntax {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        Self::from_file(path, file, getenv)
+    }
+
+    fn from_file(
+        path: &Path,
+        file: ConfigFile,
+        getenv: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        let listen = match getenv("BRIDGE_LISTEN") {
+            Some(v) => v
+                .parse()
+                .map_err(|e| invalid("listen (BRIDGE_LISTEN)", format!("{e}")))?,
+            None => match file.listen {
+                Some(Env(a)) => a,
+                None => DEFAULT_LISTEN.parse().map_err(|e| invalid("listen", format!("{e}")))?,
+            },
+        };
+
+        let temporal = temporal_config(file.temporal, &getenv, &resolve)
+            .map_err(|(field, message)| invalid(&field, message))?;
+
+        if file.mappings.is_empty() {
+            return Err(invalid("mappings", "list at least one rule file or directory".into()));
+        }
+        let mappings = file.mappings.into_iter().map(|Env(p)| resolve(p)).collect();
+        let data_dir = getenv("BRIDGE_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.data_dir.map(|Env(p)| p))
+            .map(&resolve)
+            .unwrap_or_else(|| resolve(PathBuf::from("data")));
+
+        let log_format = match getenv("BRIDGE_LOG_FORMAT") {
+            Some(v) => v
+                .parse()
+                .map_err(|e: String| invalid("log.format (BRIDGE_LOG_FORMAT)", e))?,
+            None => file.log.format.map(|Env(f)| f).unwrap_or_default(),
+        };
+        let log_level = getenv("BRIDGE_LOG")
+            .or(file.log.level.map(|Env(l)| l))
+            .unwrap_or_else(|| "info".to_owned());
+
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_body_bytes: file
+                .limits
+                .max_body_bytes
+                .map_or(defaults.max_body_bytes, |Env(n)| n),
+            request_timeout: file
+                .limits
+                .request_timeout
+                .map_or(defaults.request_timeout, |Env(d)| d.0),
+            shutdown_timeout: file
+                .limits
+                .shutdown_timeout
+                .map_or(defaults.shutdown_timeout, |Env(d)| d.0),
+            dedupe_retention: file
+                .limits
+                .dedupe_retention
+                .map_or(defaults.dedupe_retention, |Env(d)| d.0),
+        };
+        if limits.max_body_bytes < 1024 {
+            return Err(invalid("limits.maxBodyBytes", "must be at least 1024".into()));
+        }
+
+        if file.sources.is_empty() {
+            return Err(invalid("sources", "configure at least one source".into()));
+        }
+        let mut names = HashSet::new();
+        let mut sources = Vec::with_capacity(file.sources.len());
+        for (i, s) in file.sources.into_iter().enumerate() {
+            let field = format!("sources[{i}]");
+            if !valid_source_name(&s.name) {
+                return Err(invalid(
+                    &format!("{field}.name"),
+                    format!(
+                        "{:?} must be 1-64 characters of a-z, 0-9, '-', '_' (it is a URL segment)",
+                        s.name
+                    ),
+                ));
+            }
+            if !names.insert(s.name.clone()) {
+                return Err(invalid(&format!("{field}.name"), format!("duplicate source {:?}", s.name)));
+            }
+            let basic = match s.auth.basic {
+                Some(b) => Some(
+                    basic_credentials(b, &resolve)
+                        .map_err(|m| invalid(&format!("{field}.auth.basic"), m))?,
+                ),
+                None => None,
+            };
+            if basic.is_none() {
+                return Err(invalid(
+                    &format!("{field}.auth"),
+                    format!("source {:?} has no verification configured (add `basic:`)", s.name),
+                ));
+            }
+            sources.push(Source { name: s.name, basic });
+        }
+
+        Ok(Config {
+            path: path.to_owned(),
+            listen,
+            temporal,
+            mappings,
+            data_dir,
+            delivery: file.delivery.unwrap_or_default(),
+            log_format,
+            log_level,
+            limits,
+            sources,
+        })
+    }
+
+    /// The source called `name`.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+fn valid_source_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn basic_credentials(
+    b: BasicFile,
+    resolve: &impl Fn(PathBuf) -> PathBuf,
+) -> Result<BasicCredentials, String> {
+    let Env(username) = b.username;
+    if username.is_empty() || username.contains(':') {
+        return Err("username must be non-empty and contain no ':'".into());
+    }
+    let password = match (b.password, b.password_file) {
+        (Some(Env(p)), None) => p,
+        (None, Some(Env(file))) => {
+            let file = resolve(file);
+            std::fs::read_to_string(&file)
+                .map_err(|e| format!("passwordFile {}: {e}", file.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned()
+        }
+        (Some(_), Some(_)) => return Err("set either password or passwordFile, not both".into()),
+        (None, None) => return Err("password or passwordFile is required".into()),
+    };
+    if password.len() < 8 {
+        return Err("password must be at least 8 characters".into());
+    }
+    Ok(BasicCredentials {
+        username,
+        password: Secret::new(password),
+    })
+}
+
+fn temporal_config(
+    file: TemporalFile,
+    getenv: &impl Fn(&str) -> Option<String>,
+    resolve: &impl Fn(PathBuf) -> PathBuf,
+) -> Result<TemporalConfig, (String, String)> {
+    let address = getenv("TEMPORAL_ADDRESS")
+        .or(file.address.map(|Env(a)| a))
+        .unwrap_or_else(|| "127.0.0.1:7233".to_owned());
+    let namespace = getenv("TEMPORAL_NAMESPACE")
+        .or(file.namespace.map(|Env(n)| n))
+        .unwrap_or_else(|| "default".to_owned());
+    if namespace.is_empty() {
+        return Err(("temporal.namespace".into(), "must not be empty".into()));
+    }
+    let api_key = match (getenv("TEMPORAL_API_KEY"), file.api_key, file.api_key_file) {
+        (Some(k), _, _) => Some(k),
+        (None, Some(Env(k)), None) => Some(k),
+        (None, None, Some(Env(f))) => {
+            let f = resolve(f);
+            Some(
+                std::fs::read_to_string(&f)
+                    .map_err(|e| ("temporal.apiKeyFile".to_owned(), format!("{}: {e}", f.display())))?
+                    .trim()
+                    .to_owned(),
+            )
+        }
+        (None, Some(_), Some(_)) => {
+            return Err(("temporal.apiKey".into(), "set either apiKey or apiKeyFile".into()));
+        }
+        (None, None, None) => None,
+    }
+    .filter(|k| !k.is_empty())
+    .map(Secret::new);
+
+    let file_tls = file.tls.unwrap_or_default();
+    let env_path = |name: &str| getenv(name).map(PathBuf::from);
+    let tls = TlsConfig {
+        ca_file: env_path("TEMPORAL_TLS_SERVER_CA_CERT_PATH")
+            .or(file_tls.ca_file.map(|Env(p)| p))
+            .map(resolve),
+        cert_file: env_path("TEMPORAL_TLS_CLIENT_CERT_PATH")
+            .or(file_tls.cert_file.map(|Env(p)| p))
+            .map(resolve),
+        key_file: env_path("TEMPORAL_TLS_CLIENT_KEY_PATH")
+            .or(file_tls.key_file.map(|Env(p)| p))
+            .map(resolve),
+        server_name: getenv("TEMPORAL_TLS_SERVER_NAME").or(file_tls.server_name.map(|Env(s)| s)),
+    };
+    if tls.cert_file.is_some() != tls.key_file.is_some() {
+        return Err(("temporal.tls".into(), "certFile and keyFile go together".into()));
+    }
+    let tls_env = getenv("TEMPORAL_TLS").map(|v| matches!(v.as_str(), "1" | "true" | "TRUE" | "True"));
+    let tls_wanted = tls_env.or(file_tls.enabled).unwrap_or(false)
+        || api_key.is_some()
+        || tls.ca_file.is_some()
+        || tls.cert_file.is_some()
+        || address.starts_with("https://");
+    let identity = file
+        .identity
+        .map(|Env(i)| i)
+        .unwrap_or_else(|| format!("ado-temporal-bridge@{}", hostname()));
+    Ok(TemporalConfig {
+        address,
+        namespace,
+        api_key,
+        tls: tls_wanted.then_some(tls),
+        identity,
+        call_timeout: file.call_timeout.map_or(Duration::from_secs(5), |Env(d)| d.0),
+        ui_url: file.ui_url.map(|Env(u)| u.trim_end_matches('/').to_owned()),
+    })
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests;

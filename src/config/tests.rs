@@ -1,0 +1,115 @@
+use super::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write test file");
+    p
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+const ISSUE_EXAMPLE: &str = r#"
+listen: 127.0.0.1:18080
+temporal:
+  address: 127.0.0.1:17233
+  namespace: default
+mappings: [./rules]
+dataDir: ./data
+sources:
+  - name: fabrikam
+    auth:
+      basic:
+        username: ado-hooks
+        password: ${HOME}-long-enough
+"#;
+
+#[test]
+fn the_documented_example_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(dir.path(), "bridge.yaml", ISSUE_EXAMPLE);
+    let c = Config::load_with_env(&p, no_env).expect("valid");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:18080");
+    assert_eq!(c.temporal.address, "127.0.0.1:17233");
+    assert_eq!(c.mappings, vec![dir.path().join("./rules")]);
+    assert_eq!(c.data_dir, dir.path().join("./data"));
+    let home = std::env::var("HOME").unwrap_or_default();
+    let basic = c.sources[0].basic.as_ref().expect("basic");
+    assert!(basic.password.matches(format!("{home}-long-enough").as_bytes()));
+    assert!(c.temporal.tls.is_none());
+}
+
+#[test]
+fn temporal_environment_variables_override_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(dir.path(), "bridge.yaml", ISSUE_EXAMPLE);
+    let c = Config::load_with_env(&p, |n| match n {
+        "TEMPORAL_ADDRESS" => Some("ns.tmprl.cloud:7233".into()),
+        "TEMPORAL_NAMESPACE" => Some("prod".into()),
+        "TEMPORAL_API_KEY" => Some("key".into()),
+        _ => None,
+    })
+    .expect("valid");
+    assert_eq!(c.temporal.address, "ns.tmprl.cloud:7233");
+    assert_eq!(c.temporal.namespace, "prod");
+    assert!(c.temporal.api_key.is_some());
+    assert!(c.temporal.tls.is_some(), "an API key implies TLS");
+}
+
+#[test]
+fn unknown_fields_are_errors_with_line_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = ISSUE_EXAMPLE.replace("dataDir", "dataDirectory");
+    let p = write(dir.path(), "bridge.yaml", &text);
+    let err = Config::load_with_env(&p, no_env).expect_err("invalid").to_string();
+    assert!(err.contains("bridge.yaml"), "{err}");
+    assert!(err.contains("dataDirectory"), "{err}");
+    assert!(err.contains("line 7"), "{err}");
+}
+
+#[test]
+fn a_missing_environment_variable_names_the_variable_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = ISSUE_EXAMPLE.replace("${HOME}", "${ATB_DEFINITELY_UNSET_PASSWORD}");
+    let p = write(dir.path(), "bridge.yaml", &text);
+    let err = Config::load_with_env(&p, no_env).expect_err("invalid").to_string();
+    assert!(err.contains("ATB_DEFINITELY_UNSET_PASSWORD"), "{err}");
+    assert!(err.contains("line 13"), "{err}");
+}
+
+#[test]
+fn sources_are_validated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dup = format!(
+        "{ISSUE_EXAMPLE}  - name: fabrikam\n    auth:\n      basic: {{username: u, password: long-enough}}\n"
+    );
+    let p = write(dir.path(), "a.yaml", &dup);
+    let err = Config::load_with_env(&p, no_env).expect_err("dup").to_string();
+    assert!(err.contains("sources[1].name") && err.contains("duplicate"), "{err}");
+
+    let noauth = ISSUE_EXAMPLE.replace(
+        "    auth:\n      basic:\n        username: ado-hooks\n        password: ${HOME}-long-enough\n",
+        "    auth: {}\n",
+    );
+    let p = write(dir.path(), "b.yaml", &noauth);
+    let err = Config::load_with_env(&p, no_env).expect_err("noauth").to_string();
+    assert!(err.contains("sources[0].auth") && err.contains("no verification"), "{err}");
+
+    let bad_name = ISSUE_EXAMPLE.replace("name: fabrikam", "name: Fab/rikam");
+    let p = write(dir.path(), "c.yaml", &bad_name);
+    let err = Config::load_with_env(&p, no_env).expect_err("name").to_string();
+    assert!(err.contains("sources[0].name"), "{err}");
+}
+
+#[test]
+fn password_file_is_read_and_trimmed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "pw", "from-a-file-123\n");
+    let text = ISSUE_EXAMPLE.replace("password: ${HOME}-long-enough", "passwordFile: pw");
+    let p = write(dir.path(), "bridge.yaml", &text);
+    let c = Config::load_with_env(&p, no_env).expect("valid");
+    let basic = c.sources[0].basic.as_ref().expect("basic");
+    assert!(basic.password.matches(b"from-a-file-123"));
+    assert!(!format!("{c:?}").contains("from-a-file-123"), "Debug must not leak secrets");
+}

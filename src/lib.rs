@@ -1,0 +1,27 @@
+//! `ado-temporal-bridge`: Azure DevOps service hooks in, Temporal workflow
+//! starts and signals out.
+//!
+//! # Layout
+//! The data path reads top to bottom:
+//! - [`handlers`] (top-level `handlers/`): the HTTP edge: routing,
+//!   authentication, health, error responses.
+//! - [`ado`]: the ADO envelope and the normalized `ado` view.
+//! - [`mapping`]: rule files, CEL, templates; pure evaluation.
+//! - [`store`]: the bridge's own durable state (redelivery memory).
+//! - [`temporal`]: the only module that knows the Temporal client.
+//! - [`telemetry`]: logging.
+//! - [`config`], [`startup`]: configuration and wiring.
+
+pub mod ado;
+pub mod cli;
+pub mod config;
+pub mod correlation;
+#[path = "../handlers/mod.rs"]
+pub mod handlers;
+pub mod mapping;
+pub mod pipeline;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod temporal;
+pub mod tools;

@@ -1,0 +1,66 @@
+//! `ado-temporal-bridge` command line entry point.
+
+use std::process::ExitCode;
+
+use ado_temporal_bridge::{cli, config::Config, startup::Application, telemetry};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+/// Exit status for an invalid configuration (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match args.command {
+        cli::Command::Serve { config } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            telemetry::init(config.log_format, &config.log_level);
+            let shutdown = CancellationToken::new();
+            ado_temporal_bridge::startup::cancel_on_signals(shutdown.clone());
+            let app = match Application::build(config, shutdown.clone()).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "cannot start");
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            match app.run(shutdown).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        cli::Command::Check { config } => match ado_temporal_bridge::tools::check(&config) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        cli::Command::Test { config, source, payloads } => {
+            match ado_temporal_bridge::tools::dry_run(&config, source.as_deref(), &payloads) {
+                Ok(out) => {
+                    println!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,573 @@
+//! Deciding: rule files are loaded and compiled once, then evaluated against
+//! each delivery. Pure and synchronous: no I/O happens here after loading.
+
+mod celval;
+mod spec;
+mod template;
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use celval::{VARIABLE_NAMES, Variables, to_cel};
+pub use spec::OnConflict;
+pub use template::{Expr, NullText, Template};
+
+use spec::{RuleFileSpec, RuleSpec};
+
+/// A rule file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// I/O.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// File or directory.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// YAML or schema error (with line and column).
+    #[error("{path}: {message}")]
+    Syntax {
+        /// File.
+        path: PathBuf,
+        /// Message.
+        message: String,
+    },
+    /// A rule is invalid.
+    #[error("{path}: rule {rule:?}: {field}: {message}")]
+    Rule {
+        /// File.
+        path: PathBuf,
+        /// Rule name.
+        rule: String,
+        /// Field within the rule.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Kind of Temporal action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ActionKind {
+    /// StartWorkflowExecution.
+    Start,
+    /// SignalWorkflowExecution.
+    Signal,
+    /// SignalWithStartWorkflowExecution.
+    SignalWithStart,
+}
+
+impl ActionKind {
+    /// Name used in responses, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Signal => "signal",
+            Self::SignalWithStart => "signalWithStart",
+        }
+    }
+}
+
+/// All rules, in evaluation order.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// Unique name.
+    pub name: String,
+    /// File it came from.
+    pub file: PathBuf,
+    /// Free text for humans.
+    pub description: Option<String>,
+    /// Event type patterns.
+    pub events: Vec<EventPattern>,
+    /// Compiled condition.
+    pub when: Option<Expr>,
+    /// What to do when it matches.
+    pub action: ActionTemplate,
+}
+
+/// An `events:` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventPattern {
+    /// Exact event type.
+    Exact(String),
+    /// Prefix (written with a trailing `*`).
+    Prefix(String),
+}
+
+impl EventPattern {
+    fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("empty event type".into());
+        }
+        match s.strip_suffix('*') {
+            Some(prefix) if prefix.contains('*') => Err(format!("{s:?}: `*` may only end a pattern")),
+            Some(prefix) => Ok(Self::Prefix(prefix.to_owned())),
+            None if s.contains('*') => Err(format!("{s:?}: `*` may only end a pattern")),
+            None => Ok(Self::Exact(s.to_owned())),
+        }
+    }
+
+    /// Whether `event_type` matches.
+    pub fn matches(&self, event_type: &str) -> bool {
+        match self {
+            Self::Exact(e) => e == event_type,
+            Self::Prefix(p) => event_type.starts_with(p.as_str()),
+        }
+    }
+
+    /// The pattern as written.
+    pub fn as_written(&self) -> String {
+        match self {
+            Self::Exact(e) => e.clone(),
+            Self::Prefix(p) => format!("{p}*"),
+        }
+    }
+}
+
+/// The compiled action of a rule.
+#[derive(Debug)]
+pub struct ActionTemplate {
+    /// Start, signal or signal-with-start.
+    pub kind: ActionKind,
+    /// Workflow id.
+    pub workflow_id: Template,
+    /// Workflow type (start and signal-with-start).
+    pub workflow_type: Option<Template>,
+    /// Task queue (start and signal-with-start).
+    pub task_queue: Option<Template>,
+    /// Signal name (signal and signal-with-start).
+    pub signal_name: Option<Template>,
+    /// Start input, or signal input for signals.
+    pub input: Option<Template>,
+    /// Workflow input for signal-with-start.
+    pub start_input: Option<Template>,
+    /// Memo.
+    pub memo: Option<Template>,
+    /// Search attributes.
+    pub search_attributes: Option<Template>,
+    /// Execution timeout.
+    pub execution_timeout: Option<Duration>,
+    /// Conflict policy for start.
+    pub on_conflict: OnConflict,
+}
+
+/// One rendered action, ready for Temporal.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedAction {
+    /// Rule that produced it.
+    pub rule: String,
+    /// Kind.
+    pub kind: ActionKind,
+    /// Workflow id.
+    pub workflow_id: String,
+    /// Workflow type (start, signal-with-start).
+    pub workflow_type: Option<String>,
+    /// Task queue (start, signal-with-start).
+    pub task_queue: Option<String>,
+    /// Signal name (signal, signal-with-start).
+    pub signal_name: Option<String>,
+    /// Input of the start or the signal.
+    pub input: Option<Value>,
+    /// Workflow input of a signal-with-start.
+    pub start_input: Option<Value>,
+    /// User memo fields.
+    pub memo: Map<String, Value>,
+    /// Search attributes.
+    pub search_attributes: Map<String, Value>,
+    /// Execution timeout in seconds.
+    #[serde(with = "opt_secs")]
+    pub execution_timeout: Option<Duration>,
+    /// Conflict policy (start only).
+    pub on_conflict: OnConflict,
+}
+
+mod opt_secs {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// What happened to one rule for one delivery.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleDecision {
+    /// Rule name.
+    pub rule: String,
+    /// Whether it produced an action.
+    pub matched: bool,
+    /// Why or why not, in words.
+    pub reason: String,
+    /// The CEL or template error, if evaluation failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The result of evaluating every rule against one delivery.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// One decision per rule, in order.
+    pub decisions: Vec<RuleDecision>,
+    /// Actions of the rules that matched, in rule order.
+    pub actions: Vec<PlannedAction>,
+}
+
+impl Evaluation {
+    /// Whether any rule failed to evaluate.
+    pub fn has_errors(&self) -> bool {
+        self.decisions.iter().any(|d| d.error.is_some())
+    }
+}
+
+impl RuleSet {
+    /// Loads every rule file in `paths` (files, or directories of `*.yaml` /
+    /// `*.yml`, excluding `*.test.yaml`), in order.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, RuleError> {
+        let mut set = RuleSet::default();
+        let mut names = HashSet::new();
+        for path in paths {
+            for file in rule_files(path)? {
+                let text = std::fs::read_to_string(&file).map_err(|source| RuleError::Read {
+                    path: file.clone(),
+                    source,
+                })?;
+                for rule in Self::parse_file(&file, &text)? {
+                    if !names.insert(rule.name.clone()) {
+                        return Err(RuleError::Rule {
+                            path: file.clone(),
+                            rule: rule.name.clone(),
+                            field: "name".into(),
+                            message: "another rule already has this name".into(),
+                        });
+                    }
+                    set.rules.push(rule);
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// Parses and compiles one rule file's text.
+    pub fn parse_file(path: &Path, text: &str) -> Result<Vec<Rule>, RuleError> {
+        let spec: RuleFileSpec = serde_yaml_ng::from_str(text).map_err(|e| RuleError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        if spec.version != 1 {
+            return Err(RuleError::Syntax {
+                path: path.to_owned(),
+                message: format!("version {} is not supported; use `version: 1`", spec.version),
+            });
+        }
+        spec.rules
+            .into_iter()
+            .map(|r| compile_rule(path, r))
+            .collect()
+    }
+
+    /// Builds a set from compiled rules (tests, benchmarks).
+    pub fn from_rules(rules: Vec<Rule>) -> Self {
+        Self { rules }
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Evaluates every rule against one delivery.
+    pub fn evaluate(&self, vars: &Variables<'_>) -> Evaluation {
+        let event_type = vars
+            .event
+            .get("eventType")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let ctx = vars.context();
+        let mut eval = Evaluation::default();
+        for rule in &self.rules {
+            let decision = |matched, reason: String, error| RuleDecision {
+                rule: rule.name.clone(),
+                matched,
+                reason,
+                error,
+            };
+            if !rule.events.iter().any(|p| p.matches(event_type)) {
+                let listed: Vec<_> = rule.events.iter().map(EventPattern::as_written).collect();
+                eval.decisions.push(decision(
+                    false,
+                    format!("event type {event_type} is not in events {listed:?}"),
+                    None,
+                ));
+                continue;
+            }
+            if let Some(when) = &rule.when {
+                match when.eval(&ctx) {
+                    Ok(cel::Value::Bool(true)) => {}
+                    Ok(cel::Value::Bool(false)) => {
+                        eval.decisions.push(decision(
+                            false,
+                            format!("`when` is false: {}", when.source),
+                            None,
+                        ));
+                        continue;
+                    }
+                    Ok(other) => {
+                        let msg = format!("`when` must be a bool, got {:?}", other.type_of());
+                        eval.decisions.push(decision(false, "`when` failed".into(), Some(msg)));
+                        continue;
+                    }
+                    Err(e) => {
+                        eval.decisions.push(decision(false, "`when` failed".into(), Some(e)));
+                        continue;
+                    }
+                }
+            }
+            match render(rule, &ctx) {
+                Ok(action) => {
+                    eval.decisions.push(decision(true, "matched".into(), None));
+                    eval.actions.push(action);
+                }
+                Err(e) => {
+                    eval.decisions.push(decision(true, "action failed to render".into(), Some(e)));
+                }
+            }
+        }
+        eval
+    }
+}
+
+fn rule_files(path: &Path) -> Result<Vec<PathBuf>, RuleError> {
+    let meta = std::fs::metadata(path).map_err(|source| RuleError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    if meta.is_file() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|source| RuleError::Read {
+            path: path.to_owned(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            (name.ends_with(".yaml") || name.ends_with(".yml"))
+                && !name.ends_with(".test.yaml")
+                && !name.ends_with(".test.yml")
+                && !name.starts_with('.')
+                && p.is_file()
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
+    let name = spec.name.clone();
+    let err = |field: &str, message: String| RuleError::Rule {
+        path: path.to_owned(),
+        rule: name.clone(),
+        field: field.to_owned(),
+        message,
+    };
+    if name.is_empty()
+        || name.len() > 100
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(err("name", "use 1-100 characters of A-Z, a-z, 0-9, '-', '_', '.'".into()));
+    }
+    if spec.events.is_empty() {
+        return Err(err("events", "list at least one event type".into()));
+    }
+    let events = spec
+        .events
+        .iter()
+        .map(|e| EventPattern::parse(e))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| err("events", m))?;
+    let when = spec
+        .when
+        .as_deref()
+        .map(Expr::compile)
+        .transpose()
+        .map_err(|m| err("when", m))?;
+    if let Some(w) = &when {
+        check_variables(w).map_err(|m| err("when", m))?;
+    }
+    let tpl = |field: &str, v: &Value| -> Result<Template, RuleError> {
+        let t = Template::compile(v).map_err(|m| err(field, m))?;
+        for e in t.exprs() {
+            check_variables(e).map_err(|m| err(field, m))?;
+        }
+        Ok(t)
+    };
+    let tpl_str = |field: &str, s: &str| tpl(field, &Value::String(s.to_owned()));
+    let tpl_map = |field: &str, m: &Option<Map<String, Value>>| {
+        m.as_ref()
+            .map(|m| tpl(field, &Value::Object(m.clone())))
+            .transpose()
+    };
+    let timeout = |field: &str, t: &Option<String>| {
+        t.as_deref()
+            .map(|t| {
+                humantime::parse_duration(t.trim())
+                    .map_err(|e| err(field, format!("invalid duration {t:?}: {e}")))
+            })
+            .transpose()
+    };
+
+    let action = match (spec.start, spec.signal) {
+        (Some(_), Some(_)) => {
+            return Err(err("start", "a rule has either `start` or `signal`, not both".into()));
+        }
+        (None, None) => return Err(err("start", "a rule needs `start` or `signal`".into())),
+        (Some(s), None) => ActionTemplate {
+            kind: ActionKind::Start,
+            workflow_id: tpl_str("start.workflowId", &s.workflow_id)?,
+            workflow_type: Some(tpl_str("start.workflowType", &s.workflow_type)?),
+            task_queue: Some(tpl_str("start.taskQueue", &s.task_queue)?),
+            signal_name: None,
+            input: s.input.as_ref().map(|v| tpl("start.input", v)).transpose()?,
+            start_input: None,
+            memo: tpl_map("start.memo", &s.memo)?,
+            search_attributes: tpl_map("start.searchAttributes", &s.search_attributes)?,
+            execution_timeout: timeout("start.executionTimeout", &s.execution_timeout)?,
+            on_conflict: s.on_conflict.unwrap_or_default(),
+        },
+        (None, Some(s)) => {
+            let starts = s.start_if_missing.is_some();
+            if !starts
+                && (s.memo.is_some() || s.search_attributes.is_some() || s.execution_timeout.is_some())
+            {
+                return Err(err(
+                    "signal",
+                    "memo, searchAttributes and executionTimeout apply only when the signal may start the workflow (add startIfMissing)".into(),
+                ));
+            }
+            let sim = s.start_if_missing.as_ref();
+            ActionTemplate {
+                kind: if starts { ActionKind::SignalWithStart } else { ActionKind::Signal },
+                workflow_id: tpl_str("signal.workflowId", &s.workflow_id)?,
+                workflow_type: sim
+                    .map(|m| tpl_str("signal.startIfMissing.workflowType", &m.workflow_type))
+                    .transpose()?,
+                task_queue: sim
+                    .map(|m| tpl_str("signal.startIfMissing.taskQueue", &m.task_queue))
+                    .transpose()?,
+                signal_name: Some(tpl_str("signal.signalName", &s.signal_name)?),
+                input: s.input.as_ref().map(|v| tpl("signal.input", v)).transpose()?,
+                start_input: sim
+                    .and_then(|m| m.input.as_ref())
+                    .map(|v| tpl("signal.startIfMissing.input", v))
+                    .transpose()?,
+                memo: tpl_map("signal.memo", &s.memo)?,
+                search_attributes: tpl_map("signal.searchAttributes", &s.search_attributes)?,
+                execution_timeout: timeout("signal.executionTimeout", &s.execution_timeout)?,
+                on_conflict: OnConflict::UseExisting,
+            }
+        }
+    };
+    Ok(Rule {
+        name: spec.name,
+        description: spec.description,
+        file: path.to_owned(),
+        events,
+        when,
+        action,
+    })
+}
+
+/// Rejects expressions that read variables rules never get, so a typo like
+/// `ado_branch` fails at load instead of on every delivery.
+fn check_variables(expr: &Expr) -> Result<(), String> {
+    for var in expr.variables() {
+        if !VARIABLE_NAMES.contains(&var.as_str()) && !is_bound_by_macro(&expr.source, &var) {
+            return Err(format!(
+                "`{}` reads unknown variable `{var}`; rules see {}",
+                expr.source,
+                VARIABLE_NAMES.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `var` is a comprehension variable, e.g. `c` in `x.exists(c, ...)`.
+fn is_bound_by_macro(source: &str, var: &str) -> bool {
+    ["all", "exists", "exists_one", "map", "filter"]
+        .iter()
+        .any(|m| {
+            source.match_indices(&format!("{m}(")).any(|(i, _)| {
+                source[i + m.len() + 1..]
+                    .trim_start()
+                    .strip_prefix(var)
+                    .is_some_and(|rest| rest.trim_start().starts_with(','))
+            })
+        })
+}
+
+fn render(rule: &Rule, ctx: &cel::Context) -> Result<PlannedAction, String> {
+    let a = &rule.action;
+    let name = |field: &str, t: &Option<Template>| {
+        t.as_ref()
+            .map(|t| t.render_name(ctx).map_err(|e| format!("{field}: {e}")))
+            .transpose()
+    };
+    let value = |field: &str, t: &Option<Template>| {
+        t.as_ref()
+            .map(|t| t.render(ctx, NullText::Empty).map_err(|e| format!("{field}: {e}")))
+            .transpose()
+    };
+    let map = |field: &str, t: &Option<Template>| -> Result<Map<String, Value>, String> {
+        match value(field, t)? {
+            None => Ok(Map::new()),
+            Some(Value::Object(m)) => Ok(m),
+            Some(other) => Err(format!("{field}: must be an object, got {other}")),
+        }
+    };
+    Ok(PlannedAction {
+        rule: rule.name.clone(),
+        kind: a.kind,
+        workflow_id: a
+            .workflow_id
+            .render_name(ctx)
+            .map_err(|e| format!("workflowId: {e}"))?,
+        workflow_type: name("workflowType", &a.workflow_type)?,
+        task_queue: name("taskQueue", &a.task_queue)?,
+        signal_name: name("signalName", &a.signal_name)?,
+        input: value("input", &a.input)?,
+        start_input: value("startIfMissing.input", &a.start_input)?,
+        memo: map("memo", &a.memo)?,
+        search_attributes: map("searchAttributes", &a.search_attributes)?,
+        execution_timeout: a.execution_timeout,
+        on_conflict: a.on_conflict,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,345 @@
+//! `${{ expr }}` templates inside rule values.
+//!
+//! A string that is exactly one `${{ expr }}` takes the expression's value
+//! and type (object, list, number ...). Any other string with `${{ }}` parts
+//! is text with the parts' values spliced in. Objects and lists are walked.
+//! Every expression is compiled once, when the rule file loads.
+
+use cel::{Context, Program};
+use serde_json::{Map, Value};
+
+use super::celval::{to_json, to_text};
+
+/// A compiled CEL expression with its source, for error messages.
+pub struct Expr {
+    /// Source text.
+    pub source: String,
+    program: Program,
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Expr({:?})", self.source)
+    }
+}
+
+impl Expr {
+    /// Compiles `source`, or says why not.
+    pub fn compile(source: &str) -> Result<Self, String> {
+        let trimmed = source.trim();
+        if trimmed.is_empty() {
+            return Err("empty expression".into());
+        }
+        let program = Program::compile(trimmed).map_err(|e| {
+            let msg = e.to_string().replace('\n', "; ");
+            format!("CEL syntax error in `{trimmed}`: {msg}")
+        })?;
+        Ok(Self {
+            source: trimmed.to_owned(),
+            program,
+        })
+    }
+
+    /// Evaluates against `ctx`.
+    pub fn eval(&self, ctx: &Context) -> Result<cel::Value, String> {
+        self.program
+            .execute(ctx)
+            .map_err(|e| format!("`{}`: {e}", self.source))
+    }
+
+    /// Variables this expression reads at the top level.
+    pub fn variables(&self) -> Vec<String> {
+        self.program
+            .references()
+            .variables()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A compiled template value.
+#[derive(Debug)]
+pub enum Template {
+    /// No `${{ }}` anywhere: used as written.
+    Literal(Value),
+    /// Exactly one `${{ expr }}`: the expression's typed value.
+    Whole(Expr),
+    /// Text with `${{ }}` parts.
+    Text(Vec<Part>),
+    /// A list of templates.
+    List(Vec<Template>),
+    /// An object of templates.
+    Object(Vec<(String, Template)>),
+}
+
+/// A piece of a text template.
+#[derive(Debug)]
+pub enum Part {
+    /// Plain text.
+    Lit(String),
+    /// A spliced expression.
+    Expr(Expr),
+}
+
+/// Whether `null` may be spliced into text (as an empty string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NullText {
+    /// `null` renders as `""`.
+    Empty,
+    /// `null` is an error: used for workflow ids and names.
+    Error,
+}
+
+impl Template {
+    /// Compiles a JSON value from a rule file.
+    pub fn compile(value: &Value) -> Result<Self, String> {
+        Ok(match value {
+            Value::String(s) => Self::compile_str(s)?,
+            Value::Array(items) => {
+                let compiled: Result<Vec<_>, _> = items.iter().map(Self::compile).collect();
+                let compiled = compiled?;
+                if compiled.iter().all(|t| matches!(t, Template::Literal(_))) {
+                    Template::Literal(value.clone())
+                } else {
+                    Template::List(compiled)
+                }
+            }
+            Value::Object(obj) => {
+                let mut fields = Vec::with_capacity(obj.len());
+                for (k, v) in obj {
+                    fields.push((k.clone(), Self::compile(v).map_err(|e| format!("{k}: {e}"))?));
+                }
+                if fields.iter().all(|(_, t)| matches!(t, Template::Literal(_))) {
+                    Template::Literal(value.clone())
+                } else {
+                    Template::Object(fields)
+                }
+            }
+            other => Template::Literal(other.clone()),
+        })
+    }
+
+    /// Compiles a string template.
+    pub fn compile_str(s: &str) -> Result<Self, String> {
+        let parts = split(s)?;
+        Ok(match parts.as_slice() {
+            [] => Template::Literal(Value::String(String::new())),
+            [Piece::Text(t)] => Template::Literal(Value::String(t.clone())),
+            [Piece::Expr(e)] => Template::Whole(Expr::compile(e)?),
+            _ => Template::Text(
+                parts
+                    .into_iter()
+                    .map(|p| match p {
+                        Piece::Text(t) => Ok(Part::Lit(t)),
+                        Piece::Expr(e) => Expr::compile(&e).map(Part::Expr),
+                    })
+                    .collect::<Result<_, String>>()?,
+            ),
+        })
+    }
+
+    /// Renders to JSON.
+    pub fn render(&self, ctx: &Context, nulls: NullText) -> Result<Value, String> {
+        Ok(match self {
+            Template::Literal(v) => v.clone(),
+            Template::Whole(e) => to_json(&e.eval(ctx)?)?,
+            Template::Text(parts) => Value::String(render_text(parts, ctx, nulls)?),
+            Template::List(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|t| t.render(ctx, nulls))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Template::Object(fields) => {
+                let mut out = Map::with_capacity(fields.len());
+                for (k, t) in fields {
+                    out.insert(k.clone(), t.render(ctx, nulls)?);
+                }
+                Value::Object(out)
+            }
+        })
+    }
+
+    /// Renders to a non-empty string (workflow ids, types, queues, names).
+    pub fn render_name(&self, ctx: &Context) -> Result<String, String> {
+        let out = match self {
+            Template::Text(parts) => render_text(parts, ctx, NullText::Error)?,
+            other => match other.render(ctx, NullText::Error)? {
+                Value::String(s) => s,
+                Value::Null => return Err("evaluated to null".into()),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                v => return Err(format!("must be a string, got {v}")),
+            },
+        };
+        if out.trim().is_empty() {
+            return Err("evaluated to an empty string".into());
+        }
+        if out.len() > 1000 {
+            return Err("longer than 1000 characters".into());
+        }
+        Ok(out)
+    }
+
+    /// Every expression in this template.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Template::Literal(_) => vec![],
+            Template::Whole(e) => vec![e],
+            Template::Text(parts) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    Part::Expr(e) => Some(e),
+                    Part::Lit(_) => None,
+                })
+                .collect(),
+            Template::List(items) => items.iter().flat_map(Template::exprs).collect(),
+            Template::Object(fields) => fields.iter().flat_map(|(_, t)| t.exprs()).collect(),
+        }
+    }
+}
+
+fn render_text(parts: &[Part], ctx: &Context, nulls: NullText) -> Result<String, String> {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            Part::Lit(t) => out.push_str(t),
+            Part::Expr(e) => match to_text(&e.eval(ctx)?)? {
+                Some(t) => out.push_str(&t),
+                None if nulls == NullText::Empty => {}
+                None => return Err(format!("`{}` evaluated to null", e.source)),
+            },
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, PartialEq)]
+enum Piece {
+    Text(String),
+    Expr(String),
+}
+
+/// Splits `s` into text and `${{ ... }}` expressions. The closing `}}` is
+/// found outside string literals and balanced braces, so map literals such
+/// as `${{ {"a": {"b": 1}} }}` work.
+fn split(s: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${{") {
+        if start > 0 {
+            pieces.push(Piece::Text(rest[..start].to_owned()));
+        }
+        let body = &rest[start + 3..];
+        let end = closing(body).ok_or_else(|| format!("unterminated `${{{{` in {s:?}"))?;
+        pieces.push(Piece::Expr(body[..end].to_owned()));
+        rest = &body[end + 2..];
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest.to_owned()));
+    }
+    Ok(pieces)
+}
+
+fn closing(body: &str) -> Option<usize> {
+    let bytes = body.as_bytes();
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) => {
+                if b == b'\\' {
+                    i += 1;
+                } else if b == q {
+                    quote = None;
+                }
+            }
+            None => match b {
+                b'"' | b'\'' => quote = Some(b),
+                b'{' => depth += 1,
+                b'}' if depth > 0 => depth -= 1,
+                b'}' if bytes.get(i + 1) == Some(&b'}') => return Some(i),
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::celval::to_cel;
+    use serde_json::json;
+
+    fn ctx() -> Context<'static, 'static> {
+        let mut c = Context::default();
+        c.add_variable_from_value(
+            "ado",
+            to_cel(&json!({"repo": "api", "id": 7, "commits": [{"id": "a"}], "none": null})),
+        );
+        c
+    }
+
+    #[test]
+    fn splits_text_and_expressions() {
+        assert_eq!(
+            split("deploy-${{ ado.repo }}-${{ {'a': {'b': '}}'}}.a.b }}").ok(),
+            Some(vec![
+                Piece::Text("deploy-".into()),
+                Piece::Expr(" ado.repo ".into()),
+                Piece::Text("-".into()),
+                Piece::Expr(" {'a': {'b': '}}'}}.a.b ".into()),
+            ])
+        );
+        assert!(split("x-${{ ado.repo").is_err());
+    }
+
+    #[test]
+    fn whole_expressions_keep_their_type() {
+        let t = Template::compile(&json!("${{ ado.commits }}")).expect("compiles");
+        assert_eq!(t.render(&ctx(), NullText::Empty), Ok(json!([{"id": "a"}])));
+        let t = Template::compile(&json!("${{ ado.id }}")).expect("compiles");
+        assert_eq!(t.render(&ctx(), NullText::Empty), Ok(json!(7)));
+    }
+
+    #[test]
+    fn text_templates_splice_values() {
+        let t = Template::compile(&json!({"w": "deploy-${{ ado.repo }}-${{ ado.id }}", "n": [1]}))
+            .expect("compiles");
+        assert_eq!(
+            t.render(&ctx(), NullText::Empty),
+            Ok(json!({"w": "deploy-api-7", "n": [1]}))
+        );
+    }
+
+    #[test]
+    fn names_refuse_null_and_empty() {
+        let t = Template::compile_str("build-${{ ado.none }}").expect("compiles");
+        assert!(t.render_name(&ctx()).is_err());
+        assert_eq!(
+            t.render(&ctx(), NullText::Empty),
+            Ok(json!("build-")),
+            "elsewhere null splices as empty text"
+        );
+        let t = Template::compile_str("${{ ado.none }}").expect("compiles");
+        assert!(t.render_name(&ctx()).is_err());
+    }
+
+    #[test]
+    fn compile_errors_name_the_expression() {
+        let err = Template::compile_str("x-${{ ado.repo + }}").expect_err("bad");
+        assert!(err.contains("ado.repo +"), "{err}");
+    }
+
+    #[test]
+    fn evaluation_errors_name_the_expression() {
+        let t = Template::compile_str("${{ ado.missing.field }}").expect("compiles");
+        let err = t.render(&ctx(), NullText::Empty).expect_err("no such key");
+        assert!(err.contains("ado.missing.field"), "{err}");
+    }
+}

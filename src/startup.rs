@@ -1,0 +1,135 @@
+//! Wiring: configuration to a running server, and its orderly shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::Config,
+    handlers::{AppState, router},
+    mapping::RuleSet,
+    pipeline::Bridge,
+    store::Store,
+    temporal::{Gateway, TemporalGateway},
+};
+
+/// Everything `serve` builds before it listens.
+pub struct Application {
+    /// Handler state.
+    pub state: AppState,
+    /// Bound listener.
+    pub listener: TcpListener,
+}
+
+impl Application {
+    /// Loads rules, opens the store, starts connecting to Temporal and binds
+    /// the listener. Fails on any configuration problem.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let gateway: Arc<dyn Gateway> = TemporalGateway::spawn(config.temporal.clone(), shutdown.clone());
+        Self::build_with_gateway(config, gateway, shutdown).await
+    }
+
+    /// Like [`Application::build`] with a given gateway (tests).
+    pub async fn build_with_gateway(
+        config: Config,
+        gateway: Arc<dyn Gateway>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let rules = RuleSet::load(&config.mappings).context("loading rules")?;
+        let store = Store::open(&config.data_dir).context("opening the delivery store")?;
+        spawn_pruner(store.clone(), config.limits.dedupe_retention, shutdown);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        tracing::info!(
+            listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            rules = rules.rules().len(),
+            sources = config.sources.len(),
+            temporal = %config.temporal.address,
+            namespace = %config.temporal.namespace,
+            "bridge configured"
+        );
+        let state = AppState {
+            bridge: Arc::new(Bridge {
+                rules: Arc::new(rules),
+                gateway: Arc::clone(&gateway),
+                store,
+            }),
+            gateway,
+            config: Arc::new(config),
+        };
+        Ok(Self { state, listener })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` fires, then lets in-flight requests finish
+    /// (up to the configured shutdown timeout).
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let grace = self.state.config.limits.shutdown_timeout;
+        let app = router(self.state);
+        let signal = shutdown.clone();
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            signal.cancelled().await;
+            tracing::info!("shutting down: no new requests; finishing in-flight ones");
+        });
+        let server = tokio::spawn(async move { server.await });
+        shutdown.cancelled().await;
+        match tokio::time::timeout(grace, server).await {
+            Ok(joined) => joined.context("server task")?.context("server")?,
+            Err(_) => tracing::warn!(?grace, "in-flight requests did not finish in time"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn spawn_pruner(store: Store, retention: Duration, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            let cutoff = std::time::SystemTime::now()
+                .checked_sub(retention)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            match store.prune(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "forgot old deliveries"),
+                Err(e) => tracing::warn!(error = %e, "pruning the delivery store failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    });
+}
+
+/// Cancels `token` on SIGTERM or Ctrl-C.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        token.cancel();
+    });
+}
