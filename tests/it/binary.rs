@@ -1,0 +1,115 @@
+//! The real binary: the documented config works as written, a bad config
+//! stops it with a clear error, and SIGTERM stops it cleanly.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::support::{dev_server, free_port, shipped_mappings};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ado-temporal-bridge");
+
+#[test]
+fn a_bad_config_exits_64_naming_file_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bridge.yaml");
+    std::fs::write(
+        &path,
+        "mappings: [./rules]\nsources:\n  - name: fabrikam\n    auth:\n      basic:\n        username: u\n        pasword: x\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN).args(["serve", "--config"]).arg(&path).output().expect("runs");
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bridge.yaml") && err.contains("pasword") && err.contains("line 7"), "{err}");
+}
+
+#[test]
+fn check_validates_the_shipped_mappings_and_reports_rule_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("bridge.yaml");
+    let write = |mappings: &std::path::Path| {
+        std::fs::write(
+            &config,
+            format!(
+                "mappings: [{}]\nsources:\n  - name: fabrikam\n    auth:\n      basic: {{username: u, password: long-enough-pw}}\n",
+                mappings.display()
+            ),
+        )
+        .expect("write");
+    };
+    write(&shipped_mappings());
+    let out = Command::new(BIN).args(["check", "--config"]).arg(&config).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 rule(s)"));
+
+    let rules = dir.path().join("bad.yaml");
+    std::fs::write(&rules, "version: 1\nrules:\n  - name: r\n    events: [git.push]\n    when: ado.branch = 'x'\n    signal: {workflowId: w, signalName: s}\n").expect("write");
+    write(&rules);
+    let out = Command::new(BIN).args(["check", "--config"]).arg(&config).output().expect("runs");
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml") && err.contains("\"r\"") && err.contains("when"), "{err}");
+}
+
+#[test]
+fn the_documented_config_serves_and_sigterm_stops_it_cleanly() {
+    let server = dev_server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+    for entry in std::fs::read_dir(shipped_mappings()).expect("mappings") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dir.path().join("rules").join(entry.file_name())).expect("copy");
+    }
+    // The configuration exactly as the README documents it, with the
+    // addresses of this test's servers.
+    let config = format!(
+        "listen: 127.0.0.1:{port}\ntemporal:\n  address: {}\n  namespace: default\nmappings: [./rules]\ndataDir: ./data\nsources:\n  - name: fabrikam\n    auth:\n      basic:\n        username: ado-hooks\n        password: ${{ADO_HOOK_PASSWORD}}\n",
+        server.address
+    );
+    std::fs::write(dir.path().join("bridge.yaml"), config).expect("write");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", "bridge.yaml"])
+        .current_dir(dir.path())
+        .env("ADO_HOOK_PASSWORD", "documented-example-password")
+        .env("BRIDGE_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let start = Instant::now();
+    let mut ready = false;
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut resp = String::new();
+            let _ = s.read_to_string(&mut resp);
+            if resp.starts_with("HTTP/1.1 200") {
+                ready = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ready, "the bridge became ready");
+    assert!(dir.path().join("data/bridge.sqlite3").exists(), "dataDir is relative to the config file");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(25), "stopped within the drain time");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "clean exit: {exit:?}");
+    let mut logs = String::new();
+    use std::io::Read;
+    child.stderr.take().expect("stderr").read_to_string(&mut logs).expect("logs");
+    assert!(logs.lines().all(|l| l.trim().is_empty() || l.starts_with('{')), "JSON logs: {logs}");
+    assert!(!logs.contains("documented-example-password"), "no secret in logs");
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the bridge against a real Temporal dev server.
+
+mod binary;
+mod normalize;
+mod support;
+mod webhooks;
