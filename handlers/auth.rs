@@ -65,8 +65,14 @@ pub fn verify_basic(source: &Source, headers: &HeaderMap) -> Result<VerifiedSour
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &b[start..end]
 }
 
@@ -87,7 +93,10 @@ mod tests {
 
     fn with_auth(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(http::header::AUTHORIZATION, value.parse().expect("header value"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            value.parse().expect("header value"),
+        );
         h
     }
 
@@ -97,7 +106,10 @@ mod tests {
 
     #[test]
     fn accepts_the_right_credentials() {
-        let v = verify_basic(&source(), &with_auth(&basic("ado-hooks", "correct horse battery")));
+        let v = verify_basic(
+            &source(),
+            &with_auth(&basic("ado-hooks", "correct horse battery")),
+        );
         assert_eq!(v.map(|v| v.name().to_owned()), Ok("fabrikam".into()));
     }
 
@@ -112,9 +124,16 @@ mod tests {
             basic("ado-hooks", ""),
             "Basic !!!notbase64".to_owned(),
             format!("Basic {}", STANDARD.encode("no-colon")),
-            format!("Bearer {}", STANDARD.encode("ado-hooks:correct horse battery")),
+            format!(
+                "Bearer {}",
+                STANDARD.encode("ado-hooks:correct horse battery")
+            ),
         ] {
-            assert_eq!(verify_basic(&s, &with_auth(&bad)), Err(AuthError::Invalid), "{bad}");
+            assert_eq!(
+                verify_basic(&s, &with_auth(&bad)),
+                Err(AuthError::Invalid),
+                "{bad}"
+            );
         }
     }
 }

@@ -4,7 +4,10 @@
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use serde_json::json;
 
+use std::time::Duration;
+
 use super::AppState;
+use crate::config::DeliveryMode;
 
 /// Liveness: answers while the process runs.
 pub async fn healthz() -> impl IntoResponse {
@@ -12,17 +15,32 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// Readiness: the configuration is loaded (it is, or the process would not
-/// serve) and, in direct delivery mode, Temporal answers health checks,
-/// because nothing else could keep a delivery.
+/// serve) and deliveries can be kept: in durable mode the spool answers and
+/// has room (Temporal may be away, the spool keeps deliveries meanwhile); in
+/// direct mode Temporal answers health checks, because nothing else could
+/// keep a delivery.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let temporal = state.gateway.is_ready();
+    let durable = state.config.delivery == DeliveryMode::Durable;
+    let spool = if durable {
+        match tokio::time::timeout(Duration::from_secs(2), state.bridge.store.stats()).await {
+            Ok(Ok(stats)) => Some(stats),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let spool_ok = spool.is_some_and(|s| s.pending < state.config.spool.max_pending);
+    let ready = if durable { spool_ok } else { temporal };
     let body = Json(json!({
-        "status": if temporal { "ready" } else { "not ready" },
+        "status": if ready { "ready" } else { "not ready" },
         "config": "loaded",
+        "delivery": state.config.delivery,
         "temporal": if temporal { "reachable" } else { "unreachable" },
+        "spool": spool,
         "rules": state.bridge.rules.rules().len(),
     }));
-    if temporal {
+    if ready {
         (StatusCode::OK, body)
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, body)

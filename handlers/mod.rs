@@ -1,6 +1,7 @@
 //! Receiving: the HTTP edge. Routing, request limits, authentication,
 //! health, and turning answers into responses.
 
+mod admin;
 mod auth;
 mod health;
 mod response;
@@ -30,15 +31,39 @@ pub struct AppState {
     pub gateway: Arc<dyn Gateway>,
 }
 
-/// The bridge's HTTP routes with their limits.
+/// The bridge's HTTP routes with their limits. The admin API is here too
+/// unless it has its own listener.
 pub fn router(state: AppState) -> Router {
+    let mut routes = Router::new()
+        .route("/webhooks/{source}", post(webhook::receive))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    if state.config.admin_listen.is_none() {
+        routes = routes.merge(admin_routes());
+    }
+    with_layers(routes, state)
+}
+
+/// The routes served on `adminListen`.
+pub fn admin_router(state: AppState) -> Router {
+    let routes = admin_routes()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    with_layers(routes, state)
+}
+
+fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/deliveries", get(admin::list))
+        .route("/admin/deliveries/{id}", get(admin::show))
+        .route("/admin/deliveries/{id}/replay", post(admin::replay))
+}
+
+fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let limits = &state.config.limits;
     let body_limit = limits.max_body_bytes;
     let timeout = limits.request_timeout;
-    Router::new()
-        .route("/webhooks/{source}", post(webhook::receive))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    routes
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::SERVICE_UNAVAILABLE,

@@ -28,7 +28,11 @@ pub async fn receive(
         .get(CORRELATION_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(correlation::from_header);
-    let early_id = || correlation_header.clone().unwrap_or_else(correlation::random);
+    let early_id = || {
+        correlation_header
+            .clone()
+            .unwrap_or_else(correlation::random)
+    };
 
     let Some(source) = state.config.source(&source_name) else {
         return Answer::rejected(404, early_id(), "unknown source");

@@ -41,7 +41,10 @@ mod tests {
 
     #[test]
     fn only_safe_header_values_are_used() {
-        assert_eq!(from_header("abc-123_x.y:z").as_deref(), Some("abc-123_x.y:z"));
+        assert_eq!(
+            from_header("abc-123_x.y:z").as_deref(),
+            Some("abc-123_x.y:z")
+        );
         assert_eq!(from_header(""), None);
         assert_eq!(from_header("has space"), None);
         assert_eq!(from_header("new\nline"), None);

@@ -16,6 +16,7 @@ pub mod ado;
 pub mod cli;
 pub mod config;
 pub mod correlation;
+pub mod dispatch;
 #[path = "../handlers/mod.rs"]
 pub mod handlers;
 pub mod mapping;

@@ -50,17 +50,19 @@ async fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
-        cli::Command::Test { config, source, payloads } => {
-            match ado_temporal_bridge::tools::dry_run(&config, source.as_deref(), &payloads) {
-                Ok(out) => {
-                    println!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(EXIT_CONFIG)
-                }
+        cli::Command::Test {
+            config,
+            source,
+            payloads,
+        } => match ado_temporal_bridge::tools::dry_run(&config, source.as_deref(), &payloads) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
     }
 }

@@ -10,10 +10,12 @@ use tracing::Instrument;
 
 use crate::{
     ado::{self, Envelope},
+    config::DeliveryMode,
     correlation,
-    mapping::{ActionKind, RuleDecision, RuleSet, Variables},
-    store::{DeliveryRecord, Store, unix_ms},
-    temporal::{ActionStatus, CallContext, Gateway, TemporalError},
+    dispatch::Dispatcher,
+    mapping::{ActionKind, Evaluation, PlannedAction, RuleDecision, RuleSet, Variables},
+    store::{ActionRow, Admission, DeliveryRecord, NewAction, Store, StoreError, unix_ms},
+    temporal::{ActionResult, ActionStatus, CallContext, Gateway, TemporalError},
 };
 
 /// The overall result of a delivery.
@@ -29,7 +31,10 @@ pub enum Outcome {
     /// Nothing was done because of a rule error or a permanent Temporal
     /// rejection (details per rule and action).
     Failed,
-    /// Temporal could not be reached; ADO should retry.
+    /// Kept durably; Temporal has not confirmed every action yet. The
+    /// bridge keeps delivering.
+    Queued,
+    /// Temporal could not be reached, or the spool is full; ADO should retry.
     Unavailable,
     /// The request was refused before evaluation (credentials, body).
     Rejected,
@@ -145,18 +150,103 @@ pub struct Delivery {
     pub dry_run: bool,
 }
 
-/// Everything a delivery needs: rules, Temporal, memory.
+/// Everything a delivery needs: rules, Temporal, the store.
 pub struct Bridge {
     /// Compiled rules.
     pub rules: Arc<RuleSet>,
     /// Where actions go.
     pub gateway: Arc<dyn Gateway>,
-    /// Redelivery memory.
+    /// Redelivery memory and spool.
     pub store: Store,
+    /// Durable or direct.
+    pub mode: DeliveryMode,
+    /// Delivers spooled actions.
+    pub dispatcher: Arc<Dispatcher>,
 }
 
 /// Seconds ADO is told to wait when Temporal is unavailable.
 pub const RETRY_AFTER_SECS: u64 = 10;
+
+impl ActionReport {
+    fn planned(a: &PlannedAction) -> Self {
+        Self {
+            rule: a.rule.clone(),
+            action: a.kind,
+            workflow_id: a.workflow_id.clone(),
+            workflow_type: a.workflow_type.clone(),
+            task_queue: a.task_queue.clone(),
+            signal_name: a.signal_name.clone(),
+            run_id: None,
+            status: None,
+            error: None,
+            link: None,
+            input: None,
+        }
+    }
+
+    fn from_row(row: &ActionRow, gateway: &dyn Gateway) -> Self {
+        let planned: Option<PlannedAction> = serde_json::from_str(&row.action).ok();
+        let mut r = match &planned {
+            Some(p) => Self::planned(p),
+            None => Self {
+                rule: row.rule.clone(),
+                action: ActionKind::Start,
+                workflow_id: row.workflow_id.clone(),
+                workflow_type: None,
+                task_queue: None,
+                signal_name: None,
+                run_id: None,
+                status: None,
+                error: None,
+                link: None,
+                input: None,
+            },
+        };
+        r.run_id = row.run_id.clone();
+        r.status = row.result.as_deref().and_then(ActionStatus::parse);
+        r.error = row.last_error.clone();
+        if row.state == "done" {
+            r.link = gateway.workflow_link(&row.workflow_id, row.run_id.as_deref());
+        }
+        r
+    }
+
+    fn record(&mut self, result: &Result<ActionResult, TemporalError>, gateway: &dyn Gateway) {
+        match result {
+            Ok(r) => {
+                self.link = gateway.workflow_link(&self.workflow_id, r.run_id.as_deref());
+                self.status = Some(r.status);
+                self.run_id = r.run_id.clone();
+                self.error = None;
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+}
+
+impl Report {
+    fn new(correlation_id: &str, envelope: &Envelope) -> Self {
+        Self {
+            correlation_id: correlation_id.to_owned(),
+            outcome: Outcome::Ignored,
+            reason: None,
+            event_id: Some(envelope.id.clone()),
+            event_type: Some(envelope.event_type.clone()),
+            actions: vec![],
+            rules: vec![],
+            duplicate_of: None,
+        }
+    }
+}
+
+fn answer(status: u16, report: Report) -> Answer {
+    let retry_after = (status == 503).then_some(RETRY_AFTER_SECS);
+    Answer {
+        status,
+        retry_after,
+        report,
+    }
+}
 
 impl Bridge {
     /// Processes one verified delivery.
@@ -165,7 +255,10 @@ impl Bridge {
         let envelope = match Envelope::parse(&delivery.body) {
             Ok(e) => e,
             Err(e) => {
-                let id = delivery.correlation_header.clone().unwrap_or_else(correlation::random);
+                let id = delivery
+                    .correlation_header
+                    .clone()
+                    .unwrap_or_else(correlation::random);
                 tracing::warn!(correlation_id = %id, source = %delivery.source, reason = %e, "malformed delivery");
                 return Answer::rejected(400, id, e.to_string());
             }
@@ -193,174 +286,337 @@ impl Bridge {
         correlation_id: String,
         received: SystemTime,
     ) -> Answer {
-        let notification_key = envelope.notification_key();
-        let mut report = Report {
-            correlation_id: correlation_id.clone(),
-            outcome: Outcome::Ignored,
-            reason: None,
-            event_id: Some(envelope.id.clone()),
-            event_type: Some(envelope.event_type.clone()),
-            actions: vec![],
-            rules: vec![],
-            duplicate_of: None,
-        };
-
+        let mut report = Report::new(&correlation_id, &envelope);
         if !delivery.dry_run {
-            match self.store.find(&envelope.id, notification_key.as_deref()).await {
-                Ok(Some(earlier)) => {
-                    tracing::info!(first_correlation_id = %earlier.correlation_id, "redelivery recognised; nothing to do");
-                    let first: Option<Report> = serde_json::from_str(&earlier.response).ok();
-                    report.outcome = Outcome::Duplicate;
-                    report.reason = Some(format!(
-                        "event {} was already handled (first delivery {})",
-                        envelope.id, earlier.correlation_id
-                    ));
-                    report.actions = first.map(|f| f.actions).unwrap_or_default();
-                    report.duplicate_of = Some(earlier.correlation_id);
-                    return Answer { status: 200, retry_after: None, report };
+            match self
+                .store
+                .find(&envelope.id, envelope.notification_key().as_deref())
+                .await
+            {
+                Ok(Some((earlier, rows))) => {
+                    return self.duplicate(report, &envelope.id, earlier, &rows);
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "delivery store unavailable");
-                    report.outcome = Outcome::Unavailable;
-                    report.reason = Some("the bridge cannot read its delivery store".into());
-                    return Answer { status: 503, retry_after: Some(RETRY_AFTER_SECS), report };
-                }
+                Err(e) => return self.store_unavailable(report, &e),
             }
         }
 
-        let view = ado::normalize(&envelope);
-        let ado_json = serde_json::to_value(&view).unwrap_or(Value::Null);
-        let vars = Variables {
-            event: &envelope.raw,
-            ado: &ado_json,
-            headers: &delivery.headers,
-            source: &delivery.source,
-            correlation_id: &correlation_id,
-        };
-        let evaluation = self.rules.evaluate(&vars);
-        for d in &evaluation.decisions {
-            match &d.error {
-                Some(err) => tracing::warn!(rule = %d.rule, error = %err, "rule failed to evaluate"),
-                None => tracing::debug!(rule = %d.rule, matched = d.matched, reason = %d.reason, "rule evaluated"),
-            }
-        }
+        let evaluation = self.evaluate(&delivery, &envelope, &correlation_id);
         report.rules = evaluation.decisions.clone();
-
         if delivery.dry_run {
             report.outcome = Outcome::DryRun;
             report.actions = evaluation
                 .actions
                 .iter()
                 .map(|a| ActionReport {
-                    rule: a.rule.clone(),
-                    action: a.kind,
-                    workflow_id: a.workflow_id.clone(),
-                    workflow_type: a.workflow_type.clone(),
-                    task_queue: a.task_queue.clone(),
-                    signal_name: a.signal_name.clone(),
-                    run_id: None,
-                    status: None,
-                    error: None,
-                    link: None,
                     input: a.input.clone(),
+                    ..ActionReport::planned(a)
                 })
                 .collect();
-            return Answer { status: 200, retry_after: None, report };
+            return answer(200, report);
         }
-
         let call = CallContext {
             correlation_id: correlation_id.clone(),
             event_id: envelope.id.clone(),
             event_type: envelope.event_type.clone(),
             source: delivery.source.clone(),
         };
-        let mut transient = false;
-        let mut permanent = false;
-        for action in &evaluation.actions {
-            let span = tracing::info_span!(
-                "temporal.action",
-                rule = %action.rule,
-                action = action.kind.as_str(),
-                workflow.id = %action.workflow_id,
-            );
-            let result = self
-                .gateway
-                .execute(action, &call, &envelope.id)
-                .instrument(span)
-                .await;
-            let mut entry = ActionReport {
-                rule: action.rule.clone(),
-                action: action.kind,
-                workflow_id: action.workflow_id.clone(),
-                workflow_type: action.workflow_type.clone(),
-                task_queue: action.task_queue.clone(),
-                signal_name: action.signal_name.clone(),
-                run_id: None,
-                status: None,
-                error: None,
-                link: None,
-                input: None,
-            };
-            match result {
-                Ok(r) => {
-                    tracing::info!(rule = %action.rule, action = action.kind.as_str(), workflow_id = %action.workflow_id, run_id = r.run_id.as_deref().unwrap_or(""), status = r.status.as_str(), "Temporal accepted the action");
-                    entry.link = self.gateway.workflow_link(&action.workflow_id, r.run_id.as_deref());
-                    entry.status = Some(r.status);
-                    entry.run_id = r.run_id;
-                }
-                Err(e) => {
-                    if e.is_transient() {
-                        transient = true;
-                        tracing::warn!(rule = %action.rule, workflow_id = %action.workflow_id, error = %e, "Temporal unavailable; ADO will retry");
-                    } else {
-                        permanent = true;
-                        tracing::error!(rule = %action.rule, workflow_id = %action.workflow_id, error = %e, "Temporal rejected the action");
-                    }
-                    entry.error = Some(e.to_string());
-                    if matches!(e, TemporalError::Unavailable(_)) {
-                        // Later actions may depend on this one (a signal after
-                        // its start); stop here and let ADO retry the lot.
-                        report.actions.push(entry);
-                        break;
-                    }
-                }
-            }
-            report.actions.push(entry);
-        }
-
-        if transient {
-            report.outcome = Outcome::Unavailable;
-            report.reason = Some("Temporal is unavailable; the delivery was not completed and is safe to retry".into());
-            return Answer { status: 503, retry_after: Some(RETRY_AFTER_SECS), report };
-        }
-        let rule_errors = evaluation.has_errors();
-        (report.outcome, report.reason) = match (report.actions.is_empty(), permanent, rule_errors) {
-            (true, _, false) => (Outcome::Ignored, Some("no rule matched".into())),
-            (true, _, true) => (Outcome::Failed, Some("a rule failed to evaluate; see rules".into())),
-            (false, true, _) => (Outcome::Failed, Some("Temporal rejected an action; see actions".into())),
-            (false, false, _) => (Outcome::Accepted, None),
-        };
-        if report.outcome == Outcome::Ignored {
-            tracing::info!("no rule matched; ignored");
-        }
-        let answer = Answer { status: 200, retry_after: None, report };
         let record = DeliveryRecord {
             event_id: envelope.id.clone(),
-            notification_key,
+            notification_key: envelope.notification_key(),
             correlation_id,
             source: delivery.source,
             event_type: envelope.event_type.clone(),
-            status: answer.status,
-            response: serde_json::to_string(&answer.report).unwrap_or_default(),
+            status: 0,
+            outcome: String::new(),
+            response: String::new(),
             received_at_ms: unix_ms(received),
         };
-        if let Err(e) = self.store.record(record).await {
-            // Temporal already has the effect and a retry is harmless (same
-            // request ids), so answer success; only the duplicate label of a
-            // later redelivery is lost.
-            tracing::error!(error = %e, "could not record the delivery");
+        if evaluation.actions.is_empty() {
+            return self
+                .finish_without_actions(report, &evaluation, record)
+                .await;
         }
-        answer
+        match self.mode {
+            DeliveryMode::Direct => self.deliver_direct(report, &evaluation, call, record).await,
+            DeliveryMode::Durable => {
+                self.deliver_durable(report, &evaluation, call, record)
+                    .await
+            }
+        }
     }
+
+    fn evaluate(
+        &self,
+        delivery: &Delivery,
+        envelope: &Envelope,
+        correlation_id: &str,
+    ) -> Evaluation {
+        let view = ado::normalize(envelope);
+        let ado_json = serde_json::to_value(&view).unwrap_or(Value::Null);
+        let evaluation = self.rules.evaluate(&Variables {
+            event: &envelope.raw,
+            ado: &ado_json,
+            headers: &delivery.headers,
+            source: &delivery.source,
+            correlation_id,
+        });
+        for d in &evaluation.decisions {
+            match &d.error {
+                Some(err) => {
+                    tracing::warn!(rule = %d.rule, error = %err, "rule failed to evaluate")
+                }
+                None => {
+                    tracing::debug!(rule = %d.rule, matched = d.matched, reason = %d.reason, "rule evaluated")
+                }
+            }
+        }
+        evaluation
+    }
+
+    fn duplicate(
+        &self,
+        mut report: Report,
+        event_id: &str,
+        earlier: DeliveryRecord,
+        rows: &[ActionRow],
+    ) -> Answer {
+        tracing::info!(first_correlation_id = %earlier.correlation_id, "redelivery recognised; nothing to do");
+        report.outcome = Outcome::Duplicate;
+        report.reason = Some(format!(
+            "event {event_id} was already handled (first delivery {})",
+            earlier.correlation_id
+        ));
+        report.actions = if rows.is_empty() {
+            serde_json::from_str::<Report>(&earlier.response)
+                .map(|r| r.actions)
+                .unwrap_or_default()
+        } else {
+            rows.iter()
+                .map(|r| ActionReport::from_row(r, self.gateway.as_ref()))
+                .collect()
+        };
+        report.duplicate_of = Some(earlier.correlation_id);
+        answer(200, report)
+    }
+
+    fn store_unavailable(&self, mut report: Report, e: &StoreError) -> Answer {
+        report.outcome = Outcome::Unavailable;
+        report.reason = Some(match e {
+            StoreError::Full(n) => {
+                tracing::warn!(
+                    pending = n,
+                    "spool full; refusing deliveries until it drains"
+                );
+                format!("the spool is full ({n} actions waiting for Temporal); retry later")
+            }
+            other => {
+                tracing::error!(error = %other, "delivery store unavailable");
+                "the bridge cannot write to its delivery store; retry later".to_owned()
+            }
+        });
+        answer(503, report)
+    }
+
+    async fn finish_without_actions(
+        &self,
+        mut report: Report,
+        evaluation: &Evaluation,
+        mut record: DeliveryRecord,
+    ) -> Answer {
+        if evaluation.has_errors() {
+            report.outcome = Outcome::Failed;
+            report.reason = Some("a rule failed to evaluate; see rules".into());
+        } else {
+            report.reason = Some("no rule matched".into());
+            tracing::info!("no rule matched; ignored");
+        }
+        let ans = answer(200, report);
+        record.status = ans.status;
+        record.outcome = outcome_name(ans.report.outcome);
+        record.response = serde_json::to_string(&ans.report).unwrap_or_default();
+        if let Err(e) = self.store.admit(record, vec![], None, 0).await {
+            tracing::warn!(error = %e, "could not record the delivery");
+        }
+        ans
+    }
+
+    async fn deliver_direct(
+        &self,
+        mut report: Report,
+        evaluation: &Evaluation,
+        call: CallContext,
+        mut record: DeliveryRecord,
+    ) -> Answer {
+        let mut transient = false;
+        let mut rejected = false;
+        for action in &evaluation.actions {
+            let span = tracing::info_span!("temporal.action", rule = %action.rule, action = action.kind.as_str(), workflow.id = %action.workflow_id);
+            let result = self
+                .gateway
+                .execute(action, &call, &call.event_id)
+                .instrument(span)
+                .await;
+            let mut entry = ActionReport::planned(action);
+            entry.record(&result, self.gateway.as_ref());
+            report.actions.push(entry);
+            match result {
+                Ok(r) => {
+                    tracing::info!(rule = %action.rule, workflow_id = %action.workflow_id, run_id = r.run_id.as_deref().unwrap_or(""), status = r.status.as_str(), "Temporal accepted the action")
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(rule = %action.rule, workflow_id = %action.workflow_id, error = %e, "Temporal unavailable; ADO will retry");
+                    // Later actions may depend on this one (a signal after
+                    // its start): stop and let ADO retry the lot.
+                    transient = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(rule = %action.rule, workflow_id = %action.workflow_id, error = %e, "Temporal rejected the action");
+                    rejected = true;
+                }
+            }
+        }
+        if transient {
+            report.outcome = Outcome::Unavailable;
+            report.reason =
+                Some("Temporal is unavailable; nothing was kept, ADO should retry".into());
+            return answer(503, report);
+        }
+        (report.outcome, report.reason) = if rejected {
+            (
+                Outcome::Failed,
+                Some("Temporal rejected an action; see actions".into()),
+            )
+        } else {
+            (Outcome::Accepted, None)
+        };
+        let ans = answer(200, report);
+        record.status = ans.status;
+        record.outcome = outcome_name(ans.report.outcome);
+        record.response = serde_json::to_string(&ans.report).unwrap_or_default();
+        if let Err(e) = self.store.admit(record, vec![], None, 0).await {
+            // Temporal has the effect; a redelivery repeats the same
+            // requests harmlessly. Only its `duplicate` label is lost.
+            tracing::warn!(error = %e, "could not record the delivery");
+        }
+        ans
+    }
+
+    async fn deliver_durable(
+        &self,
+        mut report: Report,
+        evaluation: &Evaluation,
+        call: CallContext,
+        mut record: DeliveryRecord,
+    ) -> Answer {
+        let settings = self.dispatcher.settings();
+        let call_json = serde_json::to_string(&call).unwrap_or_default();
+        let spooled: Vec<NewAction> = evaluation
+            .actions
+            .iter()
+            .map(|a| NewAction {
+                workflow_id: a.workflow_id.clone(),
+                rule: a.rule.clone(),
+                kind: a.kind.as_str().to_owned(),
+                action: serde_json::to_string(a).unwrap_or_default(),
+                call: call_json.clone(),
+                request_key: call.event_id.clone(),
+            })
+            .collect();
+        report.actions = evaluation
+            .actions
+            .iter()
+            .map(ActionReport::planned)
+            .collect();
+        report.outcome = Outcome::Queued;
+        record.status = 202;
+        record.outcome = outcome_name(Outcome::Queued);
+        record.response = serde_json::to_string(&report).unwrap_or_default();
+        // The dispatcher leaves fresh actions to the fast path until then.
+        let hold = SystemTime::now() + settings.fast_path_wait + std::time::Duration::from_secs(2);
+        let admitted = self
+            .store
+            .admit(record, spooled, Some(settings.max_pending), unix_ms(hold))
+            .instrument(tracing::info_span!("spool.write"))
+            .await;
+        let (delivery_id, seqs, heads) = match admitted {
+            Ok(Admission::Admitted {
+                delivery_id,
+                seqs,
+                heads,
+            }) => (delivery_id, seqs, heads),
+            Ok(Admission::Duplicate(earlier, rows)) => {
+                report.actions.clear();
+                return self.duplicate(report, &call.event_id, earlier, &rows);
+            }
+            Err(e) => return self.store_unavailable(report, &e),
+        };
+
+        // Fast path: try now, for a short while, in order; whatever does not
+        // finish is the dispatcher's.
+        let fast = async {
+            let mut done = 0usize;
+            for (i, action) in evaluation.actions.iter().enumerate() {
+                let earlier_same_wf_pending = evaluation.actions[..i]
+                    .iter()
+                    .enumerate()
+                    .any(|(j, a)| a.workflow_id == action.workflow_id && !report_done(&report, j));
+                if !heads[i] || earlier_same_wf_pending {
+                    break;
+                }
+                let span = tracing::info_span!("temporal.action", rule = %action.rule, action = action.kind.as_str(), workflow.id = %action.workflow_id);
+                let result = self
+                    .dispatcher
+                    .attempt(seqs[i], 0, action, &call, &call.event_id)
+                    .instrument(span)
+                    .await;
+                let ok = result.is_ok();
+                report.actions[i].record(&result, self.gateway.as_ref());
+                if !ok {
+                    break;
+                }
+                done += 1;
+            }
+            done
+        };
+        let done = tokio::time::timeout(settings.fast_path_wait, fast)
+            .await
+            .unwrap_or(0);
+        let all_done =
+            done == evaluation.actions.len() && report.actions.iter().all(|a| a.status.is_some());
+        let status = if all_done {
+            report.outcome = Outcome::Accepted;
+            200
+        } else {
+            report.reason =
+                Some("kept durably; the bridge delivers it to Temporal as soon as it can".into());
+            tracing::info!("queued for delivery");
+            202
+        };
+        if all_done {
+            let store = self.store.clone();
+            let response = serde_json::to_string(&report).unwrap_or_default();
+            tokio::spawn(async move {
+                let _ = store
+                    .set_answer(delivery_id, 200, outcome_name(Outcome::Accepted), response)
+                    .await;
+            });
+        } else {
+            self.dispatcher.nudge();
+        }
+        answer(status, report)
+    }
+}
+
+fn report_done(report: &Report, i: usize) -> bool {
+    report.actions.get(i).is_some_and(|a| a.status.is_some())
+}
+
+/// The wire name of an outcome.
+pub fn outcome_name(o: Outcome) -> String {
+    serde_json::to_value(o)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -7,11 +7,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Config,
-    handlers::{AppState, router},
+    config::{Config, DeliveryMode},
+    dispatch::Dispatcher,
+    handlers::{AppState, admin_router, router},
     mapping::RuleSet,
     pipeline::Bridge,
-    store::Store,
+    store::{Store, StoreOptions},
     temporal::{Gateway, TemporalGateway},
 };
 
@@ -21,13 +22,17 @@ pub struct Application {
     pub state: AppState,
     /// Bound listener.
     pub listener: TcpListener,
+    /// Bound admin listener, when separate.
+    pub admin_listener: Option<TcpListener>,
+    dispatcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
     /// Loads rules, opens the store, starts connecting to Temporal and binds
     /// the listener. Fails on any configuration problem.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let gateway: Arc<dyn Gateway> = TemporalGateway::spawn(config.temporal.clone(), shutdown.clone());
+        let gateway: Arc<dyn Gateway> =
+            TemporalGateway::spawn(config.temporal.clone(), shutdown.clone());
         Self::build_with_gateway(config, gateway, shutdown).await
     }
 
@@ -38,14 +43,42 @@ impl Application {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let rules = RuleSet::load(&config.mappings).context("loading rules")?;
-        let store = Store::open(&config.data_dir).context("opening the delivery store")?;
-        spawn_pruner(store.clone(), config.limits.dedupe_retention, shutdown);
+        let store = Store::open_with(
+            &config.data_dir,
+            StoreOptions {
+                group_commit: config.spool.group_commit,
+            },
+        )
+        .with_context(|| {
+            format!(
+                "opening the delivery store in {}",
+                config.data_dir.display()
+            )
+        })?;
+        spawn_pruner(
+            store.clone(),
+            config.limits.dedupe_retention,
+            shutdown.clone(),
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let admin_listener = match config.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding adminListen {addr}"))?,
+            ),
+            None => None,
+        };
+        let dispatcher = Dispatcher::new(store.clone(), Arc::clone(&gateway), config.spool.clone());
+        let dispatcher_task =
+            (config.delivery == DeliveryMode::Durable).then(|| dispatcher.spawn(shutdown.clone()));
         tracing::info!(
             listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             rules = rules.rules().len(),
+            delivery = ?config.delivery,
+            pending = store.pending(),
             sources = config.sources.len(),
             temporal = %config.temporal.address,
             namespace = %config.temporal.namespace,
@@ -56,11 +89,18 @@ impl Application {
                 rules: Arc::new(rules),
                 gateway: Arc::clone(&gateway),
                 store,
+                mode: config.delivery,
+                dispatcher,
             }),
             gateway,
             config: Arc::new(config),
         };
-        Ok(Self { state, listener })
+        Ok(Self {
+            state,
+            listener,
+            admin_listener,
+            dispatcher: dispatcher_task,
+        })
     }
 
     /// The bound address.
@@ -72,6 +112,18 @@ impl Application {
     /// (up to the configured shutdown timeout).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let grace = self.state.config.limits.shutdown_timeout;
+        if let Some(admin) = self.admin_listener {
+            let app = admin_router(self.state.clone());
+            let signal = shutdown.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(admin, app)
+                    .with_graceful_shutdown(async move { signal.cancelled().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "admin listener failed");
+                }
+            });
+        }
         let app = router(self.state);
         let signal = shutdown.clone();
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
@@ -83,6 +135,10 @@ impl Application {
         match tokio::time::timeout(grace, server).await {
             Ok(joined) => joined.context("server task")?.context("server")?,
             Err(_) => tracing::warn!(?grace, "in-flight requests did not finish in time"),
+        }
+        if let Some(d) = self.dispatcher {
+            // Undelivered actions stay in the spool for the next start.
+            let _ = tokio::time::timeout(Duration::from_secs(10), d).await;
         }
         tracing::info!("stopped");
         Ok(())
@@ -114,15 +170,16 @@ pub fn cancel_on_signals(token: CancellationToken) {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    token.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot listen for SIGTERM");
+                        let _ = ctrl_c.await;
+                        token.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

@@ -29,7 +29,9 @@ pub fn init(format: LogFormat, level: &str) {
             )
             .try_init()
     } else {
-        registry.with(fmt::layer().with_writer(std::io::stderr)).try_init()
+        registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .try_init()
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;

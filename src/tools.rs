@@ -26,7 +26,9 @@ pub fn check(config_path: &Path) -> anyhow::Result<String> {
         for pattern in &rule.events {
             let known = match pattern {
                 EventPattern::Exact(e) => KNOWN_EVENT_TYPES.contains(&e.as_str()),
-                EventPattern::Prefix(p) => KNOWN_EVENT_TYPES.iter().any(|k| k.starts_with(p.as_str())),
+                EventPattern::Prefix(p) => {
+                    KNOWN_EVENT_TYPES.iter().any(|k| k.starts_with(p.as_str()))
+                }
             };
             if !known {
                 out.push_str(&format!(
@@ -42,12 +44,24 @@ pub fn check(config_path: &Path) -> anyhow::Result<String> {
 }
 
 /// Evaluates the rules against payload files without contacting Temporal.
-pub fn dry_run(config_path: &Path, source: Option<&str>, payloads: &[PathBuf]) -> anyhow::Result<String> {
+pub fn dry_run(
+    config_path: &Path,
+    source: Option<&str>,
+    payloads: &[PathBuf],
+) -> anyhow::Result<String> {
     let config = Config::load(config_path)?;
     let rules = RuleSet::load(&config.mappings)?;
     let source = match source {
-        Some(s) => config.source(s).with_context(|| format!("no source named {s:?}"))?.name.clone(),
-        None => config.sources.first().map(|s| s.name.clone()).unwrap_or_default(),
+        Some(s) => config
+            .source(s)
+            .with_context(|| format!("no source named {s:?}"))?
+            .name
+            .clone(),
+        None => config
+            .sources
+            .first()
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
     };
     let mut results = Vec::new();
     for path in payloads {

@@ -32,7 +32,10 @@ pub(crate) fn complete(resource: &Value, view: &mut AdoView) {
     });
     view.branch = git_ref.as_deref().and_then(short_branch);
     view.git_ref = git_ref;
-    view.commit = sha.map(|id| Commit { id, ..Commit::default() });
+    view.commit = sha.map(|id| Commit {
+        id,
+        ..Commit::default()
+    });
     if let Some(project) = id_name_at(resource, &["project"]) {
         view.project = Some(project);
     }
@@ -42,7 +45,12 @@ pub(crate) fn complete(resource: &Value, view: &mut AdoView) {
     view.tags = resource
         .get("tags")
         .and_then(Value::as_array)
-        .map(|t| t.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|t| {
+            t.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
 }
 

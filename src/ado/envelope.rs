@@ -166,19 +166,46 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_an_envelope() {
-        assert!(matches!(Envelope::parse(b"not json"), Err(EnvelopeError::NotJson(_))));
-        assert!(matches!(Envelope::parse(b"{\"id\":"), Err(EnvelopeError::NotJson(_))));
-        assert!(matches!(Envelope::parse(&[0xff, 0xfe]), Err(EnvelopeError::NotJson(_))));
-        assert_eq!(Envelope::parse(b"[1,2]").err(), Some(EnvelopeError::NotObject));
+        assert!(matches!(
+            Envelope::parse(b"not json"),
+            Err(EnvelopeError::NotJson(_))
+        ));
+        assert!(matches!(
+            Envelope::parse(b"{\"id\":"),
+            Err(EnvelopeError::NotJson(_))
+        ));
+        assert!(matches!(
+            Envelope::parse(&[0xff, 0xfe]),
+            Err(EnvelopeError::NotJson(_))
+        ));
+        assert_eq!(
+            Envelope::parse(b"[1,2]").err(),
+            Some(EnvelopeError::NotObject)
+        );
         let e = Envelope::parse(br#"{"id":"x","resource":{}}"#).err();
         assert_eq!(
             e,
-            Some(EnvelopeError::BadField { field: "eventType", problem: "is missing" })
+            Some(EnvelopeError::BadField {
+                field: "eventType",
+                problem: "is missing"
+            })
         );
         let e = Envelope::parse(br#"{"id":"x","eventType":"git.push"}"#).err();
-        assert_eq!(e, Some(EnvelopeError::BadField { field: "resource", problem: "is missing" }));
+        assert_eq!(
+            e,
+            Some(EnvelopeError::BadField {
+                field: "resource",
+                problem: "is missing"
+            })
+        );
         let e = Envelope::parse(br#"{"id":7,"eventType":"git.push","resource":{}}"#).err();
-        assert_eq!(e, Some(EnvelopeError::BadField { field: "id", problem: "must be a string" }));
+        assert_eq!(
+            e,
+            Some(EnvelopeError::BadField {
+                field: "id",
+                problem: "must be a string"
+            })
+        );
     }
 
     #[test]
@@ -191,6 +218,9 @@ mod tests {
         .expect("valid");
         assert_eq!(e.notification_key().as_deref(), Some("s1/42"));
         assert_eq!(e.container_id("project"), Some("p1"));
-        assert_eq!(e.container_base_url("account"), Some("https://dev.azure.com/contoso/"));
+        assert_eq!(
+            e.container_base_url("account"),
+            Some("https://dev.azure.com/contoso/")
+        );
     }
 }

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use super::view::{AdoView, Commit, PullRequest, actor_at, at, id_at, id_name_at, short_branch, str_at};
+use super::view::{
+    AdoView, Commit, PullRequest, actor_at, at, id_at, id_name_at, short_branch, str_at,
+};
 
 /// Fills the view for a push.
 pub(crate) fn push(resource: &Value, view: &mut AdoView) {
@@ -21,7 +23,10 @@ pub(crate) fn push(resource: &Value, view: &mut AdoView) {
                     .iter()
                     .find(|c| c.id.eq_ignore_ascii_case(&sha))
                     .cloned()
-                    .unwrap_or(Commit { id: sha, ..Commit::default() })
+                    .unwrap_or(Commit {
+                        id: sha,
+                        ..Commit::default()
+                    })
             });
     }
 }
@@ -40,7 +45,10 @@ pub(crate) fn pull_request(resource: &Value, view: &mut AdoView) {
             .iter()
             .find(|c| c.id.eq_ignore_ascii_case(&sha) && c.message.is_some())
             .cloned()
-            .unwrap_or(Commit { id: sha, ..Commit::default() })
+            .unwrap_or(Commit {
+                id: sha,
+                ..Commit::default()
+            })
     });
     view.pull_request = Some(PullRequest {
         id: id_at(resource, &["pullRequestId"]),

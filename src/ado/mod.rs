@@ -52,15 +52,21 @@ pub fn normalize(envelope: &Envelope) -> AdoView {
         t if t.starts_with("git.pullrequest.") => git::pull_request(resource, &mut view),
         "build.complete" => build::complete(resource, &mut view),
         "ms.vss-release.deployment-approval-pending-event"
-        | "ms.vss-release.deployment-approval-completed-event" => release::approval(resource, &mut view),
+        | "ms.vss-release.deployment-approval-completed-event" => {
+            release::approval(resource, &mut view)
+        }
         "ms.vss-release.deployment-started-event" | "ms.vss-release.deployment-completed-event" => {
             release::deployment(resource, &mut view)
         }
         "ms.vss-pipelines.run-state-changed-event"
         | "ms.vss-pipelines.stage-state-changed-event"
-        | "ms.vss-pipelines.job-state-changed-event" => pipelines::state_changed(resource, &mut view),
+        | "ms.vss-pipelines.job-state-changed-event" => {
+            pipelines::state_changed(resource, &mut view)
+        }
         "ms.vss-pipelinechecks-events.approval-pending"
-        | "ms.vss-pipelinechecks-events.approval-completed" => pipelines::check_approval(resource, &mut view),
+        | "ms.vss-pipelinechecks-events.approval-completed" => {
+            pipelines::check_approval(resource, &mut view)
+        }
         _ => {}
     }
     view

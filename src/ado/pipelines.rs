@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use super::view::{AdoView, Approval, Environment, IdName, Run, Stage, at, id_at, id_name_at, str_at};
+use super::view::{
+    AdoView, Approval, Environment, IdName, Run, Stage, at, id_at, id_name_at, str_at,
+};
 
 /// Fills the view for `run-state-changed` and `stage-state-changed`.
 pub(crate) fn state_changed(resource: &Value, view: &mut AdoView) {
@@ -35,7 +37,8 @@ pub(crate) fn check_approval(resource: &Value, view: &mut AdoView) {
             approval_type: None,
         });
     }
-    let stage_name = str_at(resource, &["stageName"]).or_else(|| str_at(resource, &["stage", "name"]));
+    let stage_name =
+        str_at(resource, &["stageName"]).or_else(|| str_at(resource, &["stage", "name"]));
     if stage_name.is_some() {
         view.stage = Some(Stage {
             name: stage_name,
@@ -53,7 +56,9 @@ pub(crate) fn check_approval(resource: &Value, view: &mut AdoView) {
             status: None,
         });
     }
-    if let Some(project_id) = str_at(resource, &["projectId"]).filter(|p| !p.bytes().all(|b| b == b'0' || b == b'-')) {
+    if let Some(project_id) =
+        str_at(resource, &["projectId"]).filter(|p| !p.bytes().all(|b| b == b'0' || b == b'-'))
+    {
         view.project = Some(IdName {
             id: Value::String(project_id),
             name: view.project.as_ref().and_then(|p| p.name.clone()),
@@ -62,7 +67,8 @@ pub(crate) fn check_approval(resource: &Value, view: &mut AdoView) {
 }
 
 fn pipeline_and_run(resource: &Value, view: &mut AdoView) {
-    view.pipeline = id_name_at(resource, &["pipeline"]).or_else(|| id_name_at(resource, &["run", "pipeline"]));
+    view.pipeline =
+        id_name_at(resource, &["pipeline"]).or_else(|| id_name_at(resource, &["run", "pipeline"]));
     if let Some(run) = at(resource, &["run"]) {
         view.run = Some(Run {
             id: id_at(run, &["id"]),

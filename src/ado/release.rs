@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use super::view::{AdoView, Approval, Environment, IdName, actor_at, at, id_at, id_name_at, str_at};
+use super::view::{
+    AdoView, Approval, Environment, IdName, actor_at, at, id_at, id_name_at, str_at,
+};
 
 /// Fills the view for `deployment-approval-pending|completed`.
 pub(crate) fn approval(resource: &Value, view: &mut AdoView) {
@@ -15,7 +17,8 @@ pub(crate) fn approval(resource: &Value, view: &mut AdoView) {
         });
         view.environment = environment(approval, &["releaseEnvironment"]);
         view.release = id_name_at(approval, &["release"]);
-        view.actor = actor_at(approval, &["approvedBy"]).or_else(|| actor_at(approval, &["approver"]));
+        view.actor =
+            actor_at(approval, &["approvedBy"]).or_else(|| actor_at(approval, &["approver"]));
     }
     if view.release.is_none() {
         view.release = release(resource);
@@ -49,8 +52,15 @@ fn project(resource: &Value, view: &mut AdoView) {
     // Documented samples carry an all-zero project id here; keep the
     // envelope's project id in that case.
     if let Some(mut p) = id_name_at(resource, &["project"]) {
-        if p.id.as_str().is_some_and(|id| id.bytes().all(|b| b == b'0' || b == b'-')) {
-            p.id = view.project.as_ref().map(|v| v.id.clone()).unwrap_or(Value::Null);
+        if p.id
+            .as_str()
+            .is_some_and(|id| id.bytes().all(|b| b == b'0' || b == b'-'))
+        {
+            p.id = view
+                .project
+                .as_ref()
+                .map(|v| v.id.clone())
+                .unwrap_or(Value::Null);
         }
         view.project = Some(p);
     }

@@ -8,10 +8,7 @@ use std::{fmt, marker::PhantomData, str::FromStr};
 use serde::{Deserialize, Deserializer, de};
 
 /// Expands `${NAME}` references in `input` using `lookup`. `$${` is a literal `${`.
-pub fn expand_with(
-    input: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+pub fn expand_with(input: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     while let Some(pos) = rest.find('$') {
@@ -25,15 +22,11 @@ pub fn expand_with(
                 .find('}')
                 .ok_or_else(|| format!("unterminated `${{` in {input:?}"))?;
             let name = &after[..end];
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("invalid environment variable name {name:?}"));
             }
-            let value = lookup(name)
-                .ok_or_else(|| format!("environment variable {name} is not set"))?;
+            let value =
+                lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
             out.push_str(&value);
             rest = &after[end + 1..];
         } else {
@@ -134,7 +127,10 @@ mod tests {
     fn expands_known_variables() {
         assert_eq!(expand_with("x-${A}-y", lookup).as_deref(), Ok("x-alpha-y"));
         assert_eq!(expand_with("${PW}", lookup).as_deref(), Ok("p#ss: word"));
-        assert_eq!(expand_with("no vars $ here", lookup).as_deref(), Ok("no vars $ here"));
+        assert_eq!(
+            expand_with("no vars $ here", lookup).as_deref(),
+            Ok("no vars $ here")
+        );
     }
 
     #[test]
@@ -164,7 +160,10 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("ATB_SURELY_UNSET_VAR") && err.contains("line 1"), "{err}");
+        assert!(
+            err.contains("ATB_SURELY_UNSET_VAR") && err.contains("line 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -66,9 +66,18 @@ pub struct ConfigFile {
     /// Directory for the bridge's own state.
     #[serde(default)]
     pub data_dir: Option<Env<PathBuf>>,
-    /// `direct` (answer after Temporal accepted).
+    /// `durable` (default: keep, answer, deliver) or `direct`.
     #[serde(default)]
-    pub delivery: Option<DeliveryMode>,
+    pub delivery: Option<Env<DeliveryMode>>,
+    /// The durable spool.
+    #[serde(default)]
+    pub spool: SpoolFile,
+    /// Separate address for the admin API (and later metrics).
+    #[serde(default)]
+    pub admin_listen: Option<Env<SocketAddr>>,
+    /// Admin API credentials.
+    #[serde(default)]
+    pub admin: AdminFile,
     /// Logging.
     #[serde(default)]
     pub log: LogFile,
@@ -151,6 +160,32 @@ pub struct SourceFile {
     pub auth: AuthFile,
 }
 
+/// `spool:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SpoolFile {
+    /// Most actions that may wait in the spool before deliveries get 503.
+    pub max_pending: Option<Env<i64>>,
+    /// How long a delivery waits for Temporal before the answer is 202.
+    pub fast_path_wait: Option<Env<HumanDuration>>,
+    /// Attempts before an action Temporal rejects is dead-lettered.
+    pub max_attempts: Option<Env<i64>>,
+    /// Longest wait between attempts.
+    pub max_backoff: Option<Env<HumanDuration>>,
+    /// Commit concurrent deliveries together (one fsync for many).
+    pub group_commit: Option<bool>,
+}
+
+/// `admin:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AdminFile {
+    /// Bearer token for the admin API.
+    pub token: Option<Env<String>>,
+    /// File holding the bearer token.
+    pub token_file: Option<Env<PathBuf>>,
+}
+
 /// `sources[].auth:` section.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -172,12 +207,54 @@ pub struct BasicFile {
 }
 
 /// How accepted deliveries reach Temporal.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryMode {
-    /// Answer ADO only after Temporal accepted every action; 503 otherwise.
+    /// Keep each delivery's actions on disk, answer, deliver with retries.
     #[default]
+    Durable,
+    /// Answer ADO only after Temporal accepted every action; 503 otherwise.
     Direct,
+}
+
+impl std::str::FromStr for DeliveryMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "durable" => Ok(Self::Durable),
+            "direct" => Ok(Self::Direct),
+            other => Err(format!(
+                "unknown delivery mode {other:?}; use durable or direct"
+            )),
+        }
+    }
+}
+
+/// Spool settings.
+#[derive(Clone, Debug)]
+pub struct SpoolConfig {
+    /// Most pending actions.
+    pub max_pending: i64,
+    /// Fast-path wait.
+    pub fast_path_wait: Duration,
+    /// Attempts before dead-lettering a rejected action.
+    pub max_attempts: i64,
+    /// Longest backoff.
+    pub max_backoff: Duration,
+    /// Group commit on or off.
+    pub group_commit: bool,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            max_pending: 1_000_000,
+            fast_path_wait: Duration::from_millis(300),
+            max_attempts: 5,
+            max_backoff: Duration::from_secs(60),
+            group_commit: true,
+        }
+    }
 }
 
 /// Log output format.
@@ -199,7 +276,9 @@ impl std::str::FromStr for LogFormat {
             "auto" => Ok(Self::Auto),
             "text" => Ok(Self::Text),
             "json" => Ok(Self::Json),
-            other => Err(format!("unknown log format {other:?}; use auto, text or json")),
+            other => Err(format!(
+                "unknown log format {other:?}; use auto, text or json"
+            )),
         }
     }
 }
@@ -219,6 +298,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Delivery mode.
     pub delivery: DeliveryMode,
+    /// Spool settings (durable mode).
+    pub spool: SpoolConfig,
+    /// Admin listener, if separate.
+    pub admin_listen: Option<SocketAddr>,
+    /// Admin API token; the admin API is off without one.
+    pub admin_token: Option<Secret>,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -321,11 +406,10 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        let file: ConfigFile =
-            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Syntax {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
+        let file: ConfigFile = serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
         Self::from_file(path, file, getenv)
     }
 
@@ -348,7 +432,9 @@ impl Config {
                 .map_err(|e| invalid("listen (BRIDGE_LISTEN)", format!("{e}")))?,
             None => match file.listen {
                 Some(Env(a)) => a,
-                None => DEFAULT_LISTEN.parse().map_err(|e| invalid("listen", format!("{e}")))?,
+                None => DEFAULT_LISTEN
+                    .parse()
+                    .map_err(|e| invalid("listen", format!("{e}")))?,
             },
         };
 
@@ -356,7 +442,10 @@ impl Config {
             .map_err(|(field, message)| invalid(&field, message))?;
 
         if file.mappings.is_empty() {
-            return Err(invalid("mappings", "list at least one rule file or directory".into()));
+            return Err(invalid(
+                "mappings",
+                "list at least one rule file or directory".into(),
+            ));
         }
         let mappings = file.mappings.into_iter().map(|Env(p)| resolve(p)).collect();
         let data_dir = getenv("BRIDGE_DATA_DIR")
@@ -395,7 +484,10 @@ impl Config {
                 .map_or(defaults.dedupe_retention, |Env(d)| d.0),
         };
         if limits.max_body_bytes < 1024 {
-            return Err(invalid("limits.maxBodyBytes", "must be at least 1024".into()));
+            return Err(invalid(
+                "limits.maxBodyBytes",
+                "must be at least 1024".into(),
+            ));
         }
 
         if file.sources.is_empty() {
@@ -415,7 +507,10 @@ impl Config {
                 ));
             }
             if !names.insert(s.name.clone()) {
-                return Err(invalid(&format!("{field}.name"), format!("duplicate source {:?}", s.name)));
+                return Err(invalid(
+                    &format!("{field}.name"),
+                    format!("duplicate source {:?}", s.name),
+                ));
             }
             let basic = match s.auth.basic {
                 Some(b) => Some(
@@ -427,11 +522,63 @@ impl Config {
             if basic.is_none() {
                 return Err(invalid(
                     &format!("{field}.auth"),
-                    format!("source {:?} has no verification configured (add `basic:`)", s.name),
+                    format!(
+                        "source {:?} has no verification configured (add `basic:`)",
+                        s.name
+                    ),
                 ));
             }
-            sources.push(Source { name: s.name, basic });
+            sources.push(Source {
+                name: s.name,
+                basic,
+            });
         }
+
+        let d = SpoolConfig::default();
+        let spool = SpoolConfig {
+            max_pending: file.spool.max_pending.map_or(d.max_pending, |Env(n)| n),
+            fast_path_wait: file
+                .spool
+                .fast_path_wait
+                .map_or(d.fast_path_wait, |Env(w)| w.0),
+            max_attempts: file.spool.max_attempts.map_or(d.max_attempts, |Env(n)| n),
+            max_backoff: file.spool.max_backoff.map_or(d.max_backoff, |Env(b)| b.0),
+            group_commit: file.spool.group_commit.unwrap_or(d.group_commit),
+        };
+        if spool.max_pending < 1 {
+            return Err(invalid("spool.maxPending", "must be at least 1".into()));
+        }
+        if spool.max_attempts < 1 {
+            return Err(invalid("spool.maxAttempts", "must be at least 1".into()));
+        }
+        let admin_token = match (file.admin.token, file.admin.token_file) {
+            (Some(Env(t)), None) => Some(t),
+            (None, Some(Env(f))) => {
+                let f = resolve(f);
+                Some(
+                    std::fs::read_to_string(&f)
+                        .map_err(|e| invalid("admin.tokenFile", format!("{}: {e}", f.display())))?
+                        .trim()
+                        .to_owned(),
+                )
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid("admin", "set either token or tokenFile".into()));
+            }
+            (None, None) => None,
+        };
+        if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(invalid(
+                "admin.token",
+                "must be at least 16 characters".into(),
+            ));
+        }
+        let delivery = match getenv("BRIDGE_DELIVERY") {
+            Some(v) => v
+                .parse()
+                .map_err(|e: String| invalid("delivery (BRIDGE_DELIVERY)", e))?,
+            None => file.delivery.map(|Env(d)| d).unwrap_or_default(),
+        };
 
         Ok(Config {
             path: path.to_owned(),
@@ -439,7 +586,10 @@ impl Config {
             temporal,
             mappings,
             data_dir,
-            delivery: file.delivery.unwrap_or_default(),
+            delivery,
+            spool,
+            admin_listen: file.admin_listen.map(|Env(a)| a),
+            admin_token: admin_token.map(Secret::new),
             log_format,
             log_level,
             limits,
@@ -511,13 +661,21 @@ fn temporal_config(
             let f = resolve(f);
             Some(
                 std::fs::read_to_string(&f)
-                    .map_err(|e| ("temporal.apiKeyFile".to_owned(), format!("{}: {e}", f.display())))?
+                    .map_err(|e| {
+                        (
+                            "temporal.apiKeyFile".to_owned(),
+                            format!("{}: {e}", f.display()),
+                        )
+                    })?
                     .trim()
                     .to_owned(),
             )
         }
         (None, Some(_), Some(_)) => {
-            return Err(("temporal.apiKey".into(), "set either apiKey or apiKeyFile".into()));
+            return Err((
+                "temporal.apiKey".into(),
+                "set either apiKey or apiKeyFile".into(),
+            ));
         }
         (None, None, None) => None,
     }
@@ -539,9 +697,13 @@ fn temporal_config(
         server_name: getenv("TEMPORAL_TLS_SERVER_NAME").or(file_tls.server_name.map(|Env(s)| s)),
     };
     if tls.cert_file.is_some() != tls.key_file.is_some() {
-        return Err(("temporal.tls".into(), "certFile and keyFile go together".into()));
+        return Err((
+            "temporal.tls".into(),
+            "certFile and keyFile go together".into(),
+        ));
     }
-    let tls_env = getenv("TEMPORAL_TLS").map(|v| matches!(v.as_str(), "1" | "true" | "TRUE" | "True"));
+    let tls_env =
+        getenv("TEMPORAL_TLS").map(|v| matches!(v.as_str(), "1" | "true" | "TRUE" | "True"));
     let tls_wanted = tls_env.or(file_tls.enabled).unwrap_or(false)
         || api_key.is_some()
         || tls.ca_file.is_some()
@@ -557,7 +719,9 @@ fn temporal_config(
         api_key,
         tls: tls_wanted.then_some(tls),
         identity,
-        call_timeout: file.call_timeout.map_or(Duration::from_secs(5), |Env(d)| d.0),
+        call_timeout: file
+            .call_timeout
+            .map_or(Duration::from_secs(5), |Env(d)| d.0),
         ui_url: file.ui_url.map(|Env(u)| u.trim_end_matches('/').to_owned()),
     })
 }

@@ -36,7 +36,11 @@ fn the_documented_example_loads() {
     assert_eq!(c.data_dir, dir.path().join("./data"));
     let home = std::env::var("HOME").unwrap_or_default();
     let basic = c.sources[0].basic.as_ref().expect("basic");
-    assert!(basic.password.matches(format!("{home}-long-enough").as_bytes()));
+    assert!(
+        basic
+            .password
+            .matches(format!("{home}-long-enough").as_bytes())
+    );
     assert!(c.temporal.tls.is_none());
 }
 
@@ -62,7 +66,9 @@ fn unknown_fields_are_errors_with_line_numbers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = ISSUE_EXAMPLE.replace("dataDir", "dataDirectory");
     let p = write(dir.path(), "bridge.yaml", &text);
-    let err = Config::load_with_env(&p, no_env).expect_err("invalid").to_string();
+    let err = Config::load_with_env(&p, no_env)
+        .expect_err("invalid")
+        .to_string();
     assert!(err.contains("bridge.yaml"), "{err}");
     assert!(err.contains("dataDirectory"), "{err}");
     assert!(err.contains("line 7"), "{err}");
@@ -73,7 +79,9 @@ fn a_missing_environment_variable_names_the_variable_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = ISSUE_EXAMPLE.replace("${HOME}", "${ATB_DEFINITELY_UNSET_PASSWORD}");
     let p = write(dir.path(), "bridge.yaml", &text);
-    let err = Config::load_with_env(&p, no_env).expect_err("invalid").to_string();
+    let err = Config::load_with_env(&p, no_env)
+        .expect_err("invalid")
+        .to_string();
     assert!(err.contains("ATB_DEFINITELY_UNSET_PASSWORD"), "{err}");
     assert!(err.contains("line 13"), "{err}");
 }
@@ -85,20 +93,32 @@ fn sources_are_validated() {
         "{ISSUE_EXAMPLE}  - name: fabrikam\n    auth:\n      basic: {{username: u, password: long-enough}}\n"
     );
     let p = write(dir.path(), "a.yaml", &dup);
-    let err = Config::load_with_env(&p, no_env).expect_err("dup").to_string();
-    assert!(err.contains("sources[1].name") && err.contains("duplicate"), "{err}");
+    let err = Config::load_with_env(&p, no_env)
+        .expect_err("dup")
+        .to_string();
+    assert!(
+        err.contains("sources[1].name") && err.contains("duplicate"),
+        "{err}"
+    );
 
     let noauth = ISSUE_EXAMPLE.replace(
         "    auth:\n      basic:\n        username: ado-hooks\n        password: ${HOME}-long-enough\n",
         "    auth: {}\n",
     );
     let p = write(dir.path(), "b.yaml", &noauth);
-    let err = Config::load_with_env(&p, no_env).expect_err("noauth").to_string();
-    assert!(err.contains("sources[0].auth") && err.contains("no verification"), "{err}");
+    let err = Config::load_with_env(&p, no_env)
+        .expect_err("noauth")
+        .to_string();
+    assert!(
+        err.contains("sources[0].auth") && err.contains("no verification"),
+        "{err}"
+    );
 
     let bad_name = ISSUE_EXAMPLE.replace("name: fabrikam", "name: Fab/rikam");
     let p = write(dir.path(), "c.yaml", &bad_name);
-    let err = Config::load_with_env(&p, no_env).expect_err("name").to_string();
+    let err = Config::load_with_env(&p, no_env)
+        .expect_err("name")
+        .to_string();
     assert!(err.contains("sources[0].name"), "{err}");
 }
 
@@ -111,5 +131,8 @@ fn password_file_is_read_and_trimmed() {
     let c = Config::load_with_env(&p, no_env).expect("valid");
     let basic = c.sources[0].basic.as_ref().expect("basic");
     assert!(basic.password.matches(b"from-a-file-123"));
-    assert!(!format!("{c:?}").contains("from-a-file-123"), "Debug must not leak secrets");
+    assert!(
+        !format!("{c:?}").contains("from-a-file-123"),
+        "Debug must not leak secrets"
+    );
 }

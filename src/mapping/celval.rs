@@ -15,7 +15,8 @@ pub fn to_cel(v: &Value) -> Cel {
         Value::String(s) => Cel::String(Arc::new(s.clone())),
         Value::Array(items) => Cel::List(Arc::new(items.iter().map(to_cel).collect())),
         Value::Object(obj) => {
-            let map: HashMap<String, Cel> = obj.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
+            let map: HashMap<String, Cel> =
+                obj.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
             Cel::from(map)
         }
     }
@@ -34,7 +35,8 @@ fn number_to_cel(n: &Number) -> Cel {
 /// Converts a CEL result to JSON. Types JSON lacks (timestamps, durations,
 /// bytes) become strings.
 pub fn to_json(v: &Cel) -> Result<Value, String> {
-    v.json().map_err(|e| format!("result cannot be represented as JSON: {e:?}"))
+    v.json()
+        .map_err(|e| format!("result cannot be represented as JSON: {e:?}"))
 }
 
 /// Renders a CEL value inside a string: strings as-is, scalars as text,

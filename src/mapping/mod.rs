@@ -115,7 +115,9 @@ impl EventPattern {
             return Err("empty event type".into());
         }
         match s.strip_suffix('*') {
-            Some(prefix) if prefix.contains('*') => Err(format!("{s:?}: `*` may only end a pattern")),
+            Some(prefix) if prefix.contains('*') => {
+                Err(format!("{s:?}: `*` may only end a pattern"))
+            }
             Some(prefix) => Ok(Self::Prefix(prefix.to_owned())),
             None if s.contains('*') => Err(format!("{s:?}: `*` may only end a pattern")),
             None => Ok(Self::Exact(s.to_owned())),
@@ -167,7 +169,7 @@ pub struct ActionTemplate {
 }
 
 /// One rendered action, ready for Temporal.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedAction {
     /// Rule that produced it.
@@ -190,15 +192,15 @@ pub struct PlannedAction {
     pub memo: Map<String, Value>,
     /// Search attributes.
     pub search_attributes: Map<String, Value>,
-    /// Execution timeout in seconds.
-    #[serde(with = "opt_secs")]
+    /// Execution timeout, e.g. `2h`.
+    #[serde(with = "opt_secs", default)]
     pub execution_timeout: Option<Duration>,
     /// Conflict policy (start only).
     pub on_conflict: OnConflict,
 }
 
 mod opt_secs {
-    use serde::Serializer;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
     use std::time::Duration;
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -206,6 +208,12 @@ mod opt_secs {
             Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
             None => s.serialize_none(),
         }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| humantime::parse_duration(&s).map_err(D::Error::custom))
+            .transpose()
     }
 }
 
@@ -277,7 +285,10 @@ impl RuleSet {
         if spec.version != 1 {
             return Err(RuleError::Syntax {
                 path: path.to_owned(),
-                message: format!("version {} is not supported; use `version: 1`", spec.version),
+                message: format!(
+                    "version {} is not supported; use `version: 1`",
+                    spec.version
+                ),
             });
         }
         spec.rules
@@ -334,11 +345,13 @@ impl RuleSet {
                     }
                     Ok(other) => {
                         let msg = format!("`when` must be a bool, got {:?}", other.type_of());
-                        eval.decisions.push(decision(false, "`when` failed".into(), Some(msg)));
+                        eval.decisions
+                            .push(decision(false, "`when` failed".into(), Some(msg)));
                         continue;
                     }
                     Err(e) => {
-                        eval.decisions.push(decision(false, "`when` failed".into(), Some(e)));
+                        eval.decisions
+                            .push(decision(false, "`when` failed".into(), Some(e)));
                         continue;
                     }
                 }
@@ -349,7 +362,8 @@ impl RuleSet {
                     eval.actions.push(action);
                 }
                 Err(e) => {
-                    eval.decisions.push(decision(true, "action failed to render".into(), Some(e)));
+                    eval.decisions
+                        .push(decision(true, "action failed to render".into(), Some(e)));
                 }
             }
         }
@@ -399,7 +413,10 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
-        return Err(err("name", "use 1-100 characters of A-Z, a-z, 0-9, '-', '_', '.'".into()));
+        return Err(err(
+            "name",
+            "use 1-100 characters of A-Z, a-z, 0-9, '-', '_', '.'".into(),
+        ));
     }
     if spec.events.is_empty() {
         return Err(err("events", "list at least one event type".into()));
@@ -443,7 +460,10 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
 
     let action = match (spec.start, spec.signal) {
         (Some(_), Some(_)) => {
-            return Err(err("start", "a rule has either `start` or `signal`, not both".into()));
+            return Err(err(
+                "start",
+                "a rule has either `start` or `signal`, not both".into(),
+            ));
         }
         (None, None) => return Err(err("start", "a rule needs `start` or `signal`".into())),
         (Some(s), None) => ActionTemplate {
@@ -452,7 +472,11 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
             workflow_type: Some(tpl_str("start.workflowType", &s.workflow_type)?),
             task_queue: Some(tpl_str("start.taskQueue", &s.task_queue)?),
             signal_name: None,
-            input: s.input.as_ref().map(|v| tpl("start.input", v)).transpose()?,
+            input: s
+                .input
+                .as_ref()
+                .map(|v| tpl("start.input", v))
+                .transpose()?,
             start_input: None,
             memo: tpl_map("start.memo", &s.memo)?,
             search_attributes: tpl_map("start.searchAttributes", &s.search_attributes)?,
@@ -462,7 +486,9 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
         (None, Some(s)) => {
             let starts = s.start_if_missing.is_some();
             if !starts
-                && (s.memo.is_some() || s.search_attributes.is_some() || s.execution_timeout.is_some())
+                && (s.memo.is_some()
+                    || s.search_attributes.is_some()
+                    || s.execution_timeout.is_some())
             {
                 return Err(err(
                     "signal",
@@ -471,7 +497,11 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
             }
             let sim = s.start_if_missing.as_ref();
             ActionTemplate {
-                kind: if starts { ActionKind::SignalWithStart } else { ActionKind::Signal },
+                kind: if starts {
+                    ActionKind::SignalWithStart
+                } else {
+                    ActionKind::Signal
+                },
                 workflow_id: tpl_str("signal.workflowId", &s.workflow_id)?,
                 workflow_type: sim
                     .map(|m| tpl_str("signal.startIfMissing.workflowType", &m.workflow_type))
@@ -480,7 +510,11 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
                     .map(|m| tpl_str("signal.startIfMissing.taskQueue", &m.task_queue))
                     .transpose()?,
                 signal_name: Some(tpl_str("signal.signalName", &s.signal_name)?),
-                input: s.input.as_ref().map(|v| tpl("signal.input", v)).transpose()?,
+                input: s
+                    .input
+                    .as_ref()
+                    .map(|v| tpl("signal.input", v))
+                    .transpose()?,
                 start_input: sim
                     .and_then(|m| m.input.as_ref())
                     .map(|v| tpl("signal.startIfMissing.input", v))
@@ -540,7 +574,10 @@ fn render(rule: &Rule, ctx: &cel::Context) -> Result<PlannedAction, String> {
     };
     let value = |field: &str, t: &Option<Template>| {
         t.as_ref()
-            .map(|t| t.render(ctx, NullText::Empty).map_err(|e| format!("{field}: {e}")))
+            .map(|t| {
+                t.render(ctx, NullText::Empty)
+                    .map_err(|e| format!("{field}: {e}"))
+            })
             .transpose()
     };
     let map = |field: &str, t: &Option<Template>| -> Result<Map<String, Value>, String> {

@@ -108,9 +108,15 @@ impl Template {
             Value::Object(obj) => {
                 let mut fields = Vec::with_capacity(obj.len());
                 for (k, v) in obj {
-                    fields.push((k.clone(), Self::compile(v).map_err(|e| format!("{k}: {e}"))?));
+                    fields.push((
+                        k.clone(),
+                        Self::compile(v).map_err(|e| format!("{k}: {e}"))?,
+                    ));
                 }
-                if fields.iter().all(|(_, t)| matches!(t, Template::Literal(_))) {
+                if fields
+                    .iter()
+                    .all(|(_, t)| matches!(t, Template::Literal(_)))
+                {
                     Template::Literal(value.clone())
                 } else {
                     Template::Object(fields)

@@ -3,7 +3,9 @@ use crate::ado::{Envelope, normalize};
 use serde_json::json;
 
 fn fixture(name: &str) -> Envelope {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ado").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ado")
+        .join(name);
     let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Envelope::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -32,13 +34,23 @@ fn push_to_main_starts_a_deployment() {
     let a = &eval.actions[0];
     assert_eq!(a.kind, ActionKind::Start);
     assert_eq!(a.rule, "deploy-main");
-    assert_eq!(a.workflow_id, "deploy-payments-api-546c2aad0d0cf7bbabe3f8426df2c9a870c5c912");
+    assert_eq!(
+        a.workflow_id,
+        "deploy-payments-api-546c2aad0d0cf7bbabe3f8426df2c9a870c5c912"
+    );
     assert_eq!(a.workflow_type.as_deref(), Some("DeployService"));
     assert_eq!(a.task_queue.as_deref(), Some("deployments"));
     let input = a.input.as_ref().expect("input");
     assert_eq!(input["repository"], json!("payments-api"));
-    assert_eq!(input["commit"], json!("546c2aad0d0cf7bbabe3f8426df2c9a870c5c912"));
-    assert_eq!(input["commits"].as_array().map(Vec::len), Some(3), "a whole expression keeps its list type");
+    assert_eq!(
+        input["commit"],
+        json!("546c2aad0d0cf7bbabe3f8426df2c9a870c5c912")
+    );
+    assert_eq!(
+        input["commits"].as_array().map(Vec::len),
+        Some(3),
+        "a whole expression keeps its list type"
+    );
     assert_eq!(a.on_conflict, OnConflict::UseExisting);
 }
 
@@ -48,7 +60,11 @@ fn skip_deploy_and_other_branches_are_ignored_with_reasons() {
     for name in ["git.push.skip-deploy.json", "git.push.release-branch.json"] {
         let eval = evaluate(&rules, &fixture(name));
         assert!(eval.actions.is_empty(), "{name}");
-        let d = eval.decisions.iter().find(|d| d.rule == "deploy-main").expect("decision");
+        let d = eval
+            .decisions
+            .iter()
+            .find(|d| d.rule == "deploy-main")
+            .expect("decision");
         assert!(!d.matched);
         assert!(d.reason.contains("`when` is false"), "{name}: {}", d.reason);
     }
@@ -68,7 +84,11 @@ fn build_completion_is_a_signal_with_start() {
         assert_eq!(a.signal_name.as_deref(), Some("buildCompleted"));
         assert_eq!(a.workflow_type.as_deref(), Some("BuildFollowUp"));
         assert_eq!(a.task_queue.as_deref(), Some("builds"));
-        assert_eq!(a.input, Some(json!({"result": result, "branch": branch})), "{name}");
+        assert_eq!(
+            a.input,
+            Some(json!({"result": result, "branch": branch})),
+            "{name}"
+        );
         assert!(a.workflow_id.starts_with("build-"));
     }
 }
@@ -82,9 +102,16 @@ fn production_approval_signals_the_release_workflow_with_the_raw_approval() {
     assert_eq!(a.kind, ActionKind::Signal);
     assert_eq!(a.workflow_id, "release-87");
     assert_eq!(a.signal_name.as_deref(), Some("approval"));
-    assert_eq!(a.input.as_ref(), env.raw.pointer("/resource/approval"), "object keeps its shape");
+    assert_eq!(
+        a.input.as_ref(),
+        env.raw.pointer("/resource/approval"),
+        "object keeps its shape"
+    );
 
-    let staging = evaluate(&shipped(), &fixture("ms.vss-release.deployment-approval-pending-event.staging.json"));
+    let staging = evaluate(
+        &shipped(),
+        &fixture("ms.vss-release.deployment-approval-pending-event.staging.json"),
+    );
     assert!(staging.actions.is_empty());
 }
 
@@ -93,7 +120,11 @@ fn unrelated_events_match_nothing() {
     let eval = evaluate(&shipped(), &fixture("workitem.updated.json"));
     assert!(eval.actions.is_empty());
     assert_eq!(eval.decisions.len(), 3);
-    assert!(eval.decisions.iter().all(|d| !d.matched && d.error.is_none()));
+    assert!(
+        eval.decisions
+            .iter()
+            .all(|d| !d.matched && d.error.is_none())
+    );
     assert!(eval.decisions[0].reason.contains("workitem.updated"));
 }
 
@@ -114,28 +145,52 @@ fn cel_errors_name_rule_field_and_expression() {
     let err = parse("version: 1\nrules:\n  - name: bad-when\n    events: [git.push]\n    when: ado.branch ==\n    start: {workflowType: T, taskQueue: q, workflowId: w}\n")
         .expect_err("bad CEL");
     let msg = err.to_string();
-    assert!(msg.contains("bad-when") && msg.contains("when") && msg.contains("ado.branch =="), "{msg}");
+    assert!(
+        msg.contains("bad-when") && msg.contains("when") && msg.contains("ado.branch =="),
+        "{msg}"
+    );
 
     let err = parse("version: 1\nrules:\n  - name: typo\n    events: [git.push]\n    when: ado_branch == 'main'\n    start: {workflowType: T, taskQueue: q, workflowId: w}\n")
         .expect_err("unknown variable");
     assert!(err.to_string().contains("ado_branch"), "{err}");
 
-    let ok = parse("version: 1\nrules:\n  - name: macro\n    events: [git.push]\n    when: ado.commits.exists(c, c.message.contains('x'))\n    start: {workflowType: T, taskQueue: q, workflowId: w}\n");
-    assert!(ok.is_ok(), "comprehension variables are allowed: {:?}", ok.err());
+    let ok = parse(
+        "version: 1\nrules:\n  - name: macro\n    events: [git.push]\n    when: ado.commits.exists(c, c.message.contains('x'))\n    start: {workflowType: T, taskQueue: q, workflowId: w}\n",
+    );
+    assert!(
+        ok.is_ok(),
+        "comprehension variables are allowed: {:?}",
+        ok.err()
+    );
 }
 
 #[test]
 fn rule_shape_errors() {
     let both = "version: 1\nrules:\n  - name: a\n    events: [x]\n    start: {workflowType: T, taskQueue: q, workflowId: w}\n    signal: {workflowId: w, signalName: s}\n";
-    assert!(parse(both).expect_err("both").to_string().contains("not both"));
+    assert!(
+        parse(both)
+            .expect_err("both")
+            .to_string()
+            .contains("not both")
+    );
     let neither = "version: 1\nrules:\n  - name: a\n    events: [x]\n";
     assert!(parse(neither).is_err());
     let memo_on_signal = "version: 1\nrules:\n  - name: a\n    events: [x]\n    signal: {workflowId: w, signalName: s, memo: {a: 1}}\n";
-    assert!(parse(memo_on_signal).expect_err("memo").to_string().contains("startIfMissing"));
+    assert!(
+        parse(memo_on_signal)
+            .expect_err("memo")
+            .to_string()
+            .contains("startIfMissing")
+    );
     let star = "version: 1\nrules:\n  - name: a\n    events: ['git.*.push']\n    signal: {workflowId: w, signalName: s}\n";
     assert!(parse(star).is_err());
     let version = "version: 2\nrules: []\n";
-    assert!(parse(version).expect_err("version").to_string().contains("version 2"));
+    assert!(
+        parse(version)
+            .expect_err("version")
+            .to_string()
+            .contains("version 2")
+    );
 }
 
 #[test]
@@ -146,7 +201,10 @@ fn duplicate_rule_names_across_files_are_errors() {
     std::fs::write(dir.path().join("b.yaml"), rule).expect("write");
     std::fs::write(dir.path().join("b.test.yaml"), "not: rules").expect("write");
     let err = RuleSet::load(&[dir.path().to_owned()]).expect_err("duplicate");
-    assert!(err.to_string().contains("b.yaml") && err.to_string().contains("same"), "{err}");
+    assert!(
+        err.to_string().contains("b.yaml") && err.to_string().contains("same"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -169,10 +227,28 @@ fn several_rules_may_match_one_delivery_and_errors_are_reported() {
     assert_eq!(two.on_conflict, OnConflict::TerminateExisting);
     assert_eq!(two.execution_timeout, Some(Duration::from_secs(7200)));
     assert_eq!(two.memo.get("team"), Some(&json!("payments")));
-    assert_eq!(two.search_attributes.get("Repo"), Some(&json!("payments-api")));
-    let broken = eval.decisions.iter().find(|d| d.rule == "broken").expect("decision");
+    assert_eq!(
+        two.search_attributes.get("Repo"),
+        Some(&json!("payments-api"))
+    );
+    let broken = eval
+        .decisions
+        .iter()
+        .find(|d| d.rule == "broken")
+        .expect("decision");
     assert!(!broken.matched && broken.error.is_some(), "{broken:?}");
-    let null_id = eval.decisions.iter().find(|d| d.rule == "null-id").expect("decision");
-    assert!(null_id.error.as_deref().unwrap_or_default().contains("null"), "{null_id:?}");
+    let null_id = eval
+        .decisions
+        .iter()
+        .find(|d| d.rule == "null-id")
+        .expect("decision");
+    assert!(
+        null_id
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("null"),
+        "{null_id:?}"
+    );
     assert!(eval.has_errors());
 }

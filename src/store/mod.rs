@@ -1,24 +1,38 @@
-//! Keeping: the bridge's own durable state, an embedded SQLite database
-//! under `dataDir` (WAL mode, synced on commit).
+//! Keeping: the bridge's durable state, an embedded SQLite database under
+//! `dataDir` (WAL mode, `synchronous=FULL`, group commit).
 //!
-//! It remembers every delivery that reached a final answer, so an ADO
-//! redelivery (same `subscriptionId` + `notificationId`, or the same event
-//! `id` from another subscription) is recognised even after a restart.
+//! Two tables: `deliveries` remembers every delivery that was answered (for
+//! redelivery detection and the delivery log) and `actions` is the spool:
+//! each Temporal action of a delivery, pending until Temporal accepted it.
+
+mod schema;
+mod writer;
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+        mpsc,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use writer::{Call, Job};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite reported an error.
+    /// SQLite reported an error (disk full, I/O error, corruption ...).
     #[error("delivery store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The batch transaction did not commit.
+    #[error("delivery store: commit failed: {0}")]
+    Commit(String),
     /// The data directory could not be prepared.
     #[error("delivery store: {path}: {source}")]
     Io {
@@ -27,12 +41,15 @@ pub enum StoreError {
         /// Cause.
         source: std::io::Error,
     },
-    /// A blocking task failed.
+    /// The spool holds as many pending actions as it may.
+    #[error("spool full: {0} actions pending")]
+    Full(i64),
+    /// The writer thread is gone.
     #[error("delivery store task failed: {0}")]
     Task(String),
 }
 
-/// A delivery that got its final answer.
+/// A delivery that got its answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryRecord {
     /// ADO event id.
@@ -47,16 +64,158 @@ pub struct DeliveryRecord {
     pub event_type: String,
     /// HTTP status answered.
     pub status: u16,
+    /// Outcome answered (`accepted`, `queued`, `ignored` ...).
+    pub outcome: String,
     /// The JSON response body answered.
     pub response: String,
     /// When it was received (ms since the Unix epoch).
     pub received_at_ms: i64,
 }
 
-/// The embedded delivery store.
+/// An action to spool.
+#[derive(Clone, Debug)]
+pub struct NewAction {
+    /// Workflow id: actions for one id are delivered in order.
+    pub workflow_id: String,
+    /// Rule name.
+    pub rule: String,
+    /// `start`, `signal`, `signalWithStart`.
+    pub kind: String,
+    /// The planned action as JSON.
+    pub action: String,
+    /// The call context as JSON.
+    pub call: String,
+    /// Key the request id derives from.
+    pub request_key: String,
+}
+
+/// What admitting a delivery did.
+#[derive(Debug)]
+pub enum Admission {
+    /// The event or notification was already admitted.
+    Duplicate(DeliveryRecord, Vec<ActionRow>),
+    /// Stored; one sequence number per action, in order.
+    Admitted {
+        /// Row id of the delivery.
+        delivery_id: i64,
+        /// Spool sequence numbers.
+        seqs: Vec<i64>,
+        /// Per action: no earlier delivery's action for the same workflow
+        /// id is pending, so it may go now.
+        heads: Vec<bool>,
+    },
+}
+
+/// A spooled action as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionRow {
+    /// Spool sequence number.
+    pub seq: i64,
+    /// Delivery it belongs to.
+    pub delivery_id: i64,
+    /// Workflow id.
+    pub workflow_id: String,
+    /// Rule.
+    pub rule: String,
+    /// Kind.
+    pub kind: String,
+    /// `pending`, `done` or `dead`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Next attempt (ms since the epoch), while pending.
+    pub next_attempt_ms: i64,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Run id, once done.
+    pub run_id: Option<String>,
+    /// Temporal's answer, once done (`started`, `signaled` ...).
+    pub result: Option<String>,
+    /// The planned action (JSON).
+    #[serde(skip)]
+    pub action: String,
+    /// The call context (JSON).
+    #[serde(skip)]
+    pub call: String,
+    /// Request key.
+    #[serde(skip)]
+    pub request_key: String,
+}
+
+/// One line of the delivery log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliverySummary {
+    /// Row id (used by `show` and `replay`).
+    pub id: i64,
+    /// Received (ms since the epoch).
+    pub received_at_ms: i64,
+    /// Source.
+    pub source: String,
+    /// Event type.
+    pub event_type: String,
+    /// Event id.
+    pub event_id: String,
+    /// Correlation id.
+    pub correlation_id: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// Outcome answered.
+    pub outcome: String,
+    /// Actions still pending.
+    pub pending: i64,
+    /// Actions delivered.
+    pub done: i64,
+    /// Actions dead-lettered.
+    pub dead: i64,
+}
+
+/// Filters for the delivery log.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    /// Only this source.
+    pub source: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only this outcome, or `dead` for deliveries with dead-lettered actions.
+    pub outcome: Option<String>,
+    /// Only this correlation id.
+    pub correlation_id: Option<String>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
+/// Spool counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpoolStats {
+    /// Pending actions.
+    pub pending: i64,
+    /// Dead-lettered actions.
+    pub dead: i64,
+    /// Creation time of the oldest pending action (ms since the epoch).
+    pub oldest_pending_ms: Option<i64>,
+}
+
+/// Store settings.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// Commit concurrent operations together (one fsync per batch).
+    pub group_commit: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { group_commit: true }
+    }
+}
+
+/// Handle to the embedded store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    tx: mpsc::Sender<Box<dyn Job>>,
+    pending: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -65,121 +224,466 @@ impl std::fmt::Debug for Store {
     }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS deliveries (
-    id               INTEGER PRIMARY KEY,
-    event_id         TEXT NOT NULL,
-    notification_key TEXT,
-    correlation_id   TEXT NOT NULL,
-    source           TEXT NOT NULL,
-    event_type       TEXT NOT NULL,
-    status           INTEGER NOT NULL,
-    response         TEXT NOT NULL,
-    received_at_ms   INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deliveries_event_id ON deliveries(event_id);
-CREATE INDEX IF NOT EXISTS deliveries_notification_key ON deliveries(notification_key);
-CREATE INDEX IF NOT EXISTS deliveries_received_at ON deliveries(received_at_ms);
-";
+const DELIVERY_COLUMNS: &str = "event_id, notification_key, correlation_id, source, event_type, status, outcome, response, received_at_ms";
+const ACTION_COLUMNS: &str = "seq, delivery_id, workflow_id, rule, kind, state, attempts, next_attempt_ms, last_error, run_id, result, action, call, request_key";
+
+fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        event_id: r.get(0)?,
+        notification_key: r.get(1)?,
+        correlation_id: r.get(2)?,
+        source: r.get(3)?,
+        event_type: r.get(4)?,
+        status: r.get(5)?,
+        outcome: r.get(6)?,
+        response: r.get(7)?,
+        received_at_ms: r.get(8)?,
+    })
+}
+
+fn action_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActionRow> {
+    Ok(ActionRow {
+        seq: r.get(0)?,
+        delivery_id: r.get(1)?,
+        workflow_id: r.get(2)?,
+        rule: r.get(3)?,
+        kind: r.get(4)?,
+        state: r.get(5)?,
+        attempts: r.get(6)?,
+        next_attempt_ms: r.get(7)?,
+        last_error: r.get(8)?,
+        run_id: r.get(9)?,
+        result: r.get(10)?,
+        action: r.get(11)?,
+        call: r.get(12)?,
+        request_key: r.get(13)?,
+    })
+}
+
+fn actions_of(c: &Connection, delivery_id: i64) -> rusqlite::Result<Vec<ActionRow>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {ACTION_COLUMNS} FROM actions WHERE delivery_id = ?1 ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map(params![delivery_id], action_row)?;
+    rows.collect()
+}
+
+fn find_in(
+    c: &Connection,
+    event_id: &str,
+    key: Option<&str>,
+) -> rusqlite::Result<Option<(i64, DeliveryRecord)>> {
+    c.prepare_cached(&format!(
+        "SELECT id, {DELIVERY_COLUMNS} FROM deliveries
+         WHERE event_id = ?1 OR (?2 IS NOT NULL AND notification_key = ?2)
+         ORDER BY id LIMIT 1"
+    ))?
+    .query_row(params![event_id, key], |r| {
+        let id: i64 = r.get(0)?;
+        let rec = DeliveryRecord {
+            event_id: r.get(1)?,
+            notification_key: r.get(2)?,
+            correlation_id: r.get(3)?,
+            source: r.get(4)?,
+            event_type: r.get(5)?,
+            status: r.get(6)?,
+            outcome: r.get(7)?,
+            response: r.get(8)?,
+            received_at_ms: r.get(9)?,
+        };
+        Ok((id, rec))
+    })
+    .optional()
+}
 
 impl Store {
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, StoreOptions::default())
+    }
+
+    /// Opens with explicit options.
+    pub fn open_with(data_dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
             path: data_dir.to_owned(),
             source,
         })?;
         let conn = Connection::open(data_dir.join("bridge.sqlite3"))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a transaction is on disk before the call returns, so an
-        // answered delivery is never forgotten by a crash.
+        // FULL: a transaction is on disk before the commit returns, so an
+        // answered delivery is never lost by a crash or power cut.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(schema::SCHEMA)?;
+        let pending: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM actions WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?;
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let max_batch = if options.group_commit { 512 } else { 1 };
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer::run(conn, rx, max_batch))
+            .map_err(|source| StoreError::Io {
+                path: data_dir.to_owned(),
+                source,
+            })?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            tx,
+            pending: Arc::new(AtomicI64::new(pending)),
         })
     }
 
-    async fn with<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let guard = conn
-                .lock()
-                .map_err(|_| StoreError::Task("store lock poisoned".into()))?;
-            f(&guard).map_err(StoreError::from)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Call {
+            f: Some(f),
+            out: None,
+            reply: Some(reply),
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| StoreError::Task("store writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Task("store writer dropped a job".into()))?
     }
 
-    /// The earlier final answer to this delivery or event, if any.
+    /// Pending actions right now (kept in memory; exact after startup).
+    pub fn pending(&self) -> i64 {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// The earlier answer to this delivery or event, with its actions.
     pub async fn find(
         &self,
         event_id: &str,
         notification_key: Option<&str>,
-    ) -> Result<Option<DeliveryRecord>, StoreError> {
+    ) -> Result<Option<(DeliveryRecord, Vec<ActionRow>)>, StoreError> {
         let event_id = event_id.to_owned();
         let key = notification_key.map(str::to_owned);
-        self.with(move |c| {
-            c.query_row(
-                "SELECT event_id, notification_key, correlation_id, source, event_type, status, response, received_at_ms
-                 FROM deliveries WHERE event_id = ?1 OR (?2 IS NOT NULL AND notification_key = ?2)
-                 ORDER BY id LIMIT 1",
-                params![event_id, key],
-                |r| {
-                    Ok(DeliveryRecord {
-                        event_id: r.get(0)?,
-                        notification_key: r.get(1)?,
-                        correlation_id: r.get(2)?,
-                        source: r.get(3)?,
-                        event_type: r.get(4)?,
-                        status: r.get(5)?,
-                        response: r.get(6)?,
-                        received_at_ms: r.get(7)?,
-                    })
-                },
-            )
-            .optional()
+        self.call(move |c| match find_in(c, &event_id, key.as_deref())? {
+            Some((id, rec)) => Ok(Some((rec, actions_of(c, id)?))),
+            None => Ok(None),
         })
         .await
     }
 
-    /// Records a final answer durably.
-    pub async fn record(&self, rec: DeliveryRecord) -> Result<(), StoreError> {
-        self.with(move |c| {
-            c.execute(
-                "INSERT INTO deliveries (event_id, notification_key, correlation_id, source, event_type, status, response, received_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+    /// Atomically: unless the event or notification is known, records the
+    /// delivery and spools its actions. Refuses with [`StoreError::Full`]
+    /// when `max_pending` actions are already waiting.
+    /// `first_attempt_ms` is when the dispatcher may first try the actions
+    /// (the fast path owns them until then).
+    pub async fn admit(
+        &self,
+        rec: DeliveryRecord,
+        actions: Vec<NewAction>,
+        max_pending: Option<i64>,
+        first_attempt_ms: i64,
+    ) -> Result<Admission, StoreError> {
+        let pending = Arc::clone(&self.pending);
+        let n = i64::try_from(actions.len()).unwrap_or(i64::MAX);
+        let admission = self
+            .call(move |c| {
+                if let Some((id, earlier)) = find_in(c, &rec.event_id, rec.notification_key.as_deref())? {
+                    let rows = actions_of(c, id)?;
+                    return Ok(Err(Admission::Duplicate(earlier, rows)));
+                }
+                if let Some(max) = max_pending {
+                    let now_pending = pending.load(Ordering::Acquire);
+                    if n > 0 && now_pending + n > max {
+                        return Ok(Ok(Err(now_pending)));
+                    }
+                }
+                c.prepare_cached(&format!(
+                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ))?
+                .execute(params![
                     rec.event_id,
                     rec.notification_key,
                     rec.correlation_id,
                     rec.source,
                     rec.event_type,
                     rec.status,
+                    rec.outcome,
                     rec.response,
                     rec.received_at_ms
-                ],
+                ])?;
+                let delivery_id = c.last_insert_rowid();
+                let mut heads = Vec::with_capacity(actions.len());
+                {
+                    let mut busy = c.prepare_cached(
+                        "SELECT NOT EXISTS (SELECT 1 FROM actions WHERE state = 'pending' AND workflow_id = ?1)",
+                    )?;
+                    for a in &actions {
+                        heads.push(busy.query_row(params![a.workflow_id], |r| r.get::<_, bool>(0))?);
+                    }
+                }
+                let mut seqs = Vec::with_capacity(actions.len());
+                let mut stmt = c.prepare_cached(
+                    "INSERT INTO actions (delivery_id, workflow_id, rule, kind, action, call, request_key, state, next_attempt_ms, created_ms, updated_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?9, ?8, ?8)",
+                )?;
+                for a in &actions {
+                    stmt.execute(params![
+                        delivery_id,
+                        a.workflow_id,
+                        a.rule,
+                        a.kind,
+                        a.action,
+                        a.call,
+                        a.request_key,
+                        rec.received_at_ms,
+                        first_attempt_ms
+                    ])?;
+                    seqs.push(c.last_insert_rowid());
+                }
+                Ok(Ok(Ok(Admission::Admitted { delivery_id, seqs, heads })))
+            })
+            .await?;
+        match admission {
+            Err(dup) => Ok(dup),
+            Ok(Err(now_pending)) => Err(StoreError::Full(now_pending)),
+            Ok(Ok(admitted)) => {
+                self.pending.fetch_add(n, Ordering::AcqRel);
+                Ok(admitted)
+            }
+        }
+    }
+
+    /// Pending actions that may go now: the oldest pending action of each
+    /// workflow id, if its next attempt is due. At most `limit`.
+    pub async fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<ActionRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ACTION_COLUMNS} FROM actions a
+                 WHERE a.state = 'pending' AND a.next_attempt_ms <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM actions b
+                                   WHERE b.state = 'pending' AND b.workflow_id = a.workflow_id AND b.seq < a.seq)
+                 ORDER BY a.next_attempt_ms, a.seq LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![now_ms, limit], action_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Whether `seq` is the oldest pending action of its workflow id.
+    pub async fn is_head(&self, seq: i64) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT NOT EXISTS (SELECT 1 FROM actions b, actions a
+                                    WHERE a.seq = ?1 AND b.state = 'pending'
+                                      AND b.workflow_id = a.workflow_id AND b.seq < a.seq)",
+            )?
+            .query_row(params![seq], |r| r.get(0))
+        })
+        .await
+    }
+
+    /// Marks an action delivered.
+    pub async fn complete(
+        &self,
+        seq: i64,
+        result: &str,
+        run_id: Option<String>,
+    ) -> Result<(), StoreError> {
+        let result = result.to_owned();
+        let now = unix_ms(SystemTime::now());
+        let changed = self
+            .call(move |c| {
+                c.prepare_cached(
+                    "UPDATE actions SET state = 'done', result = ?2, run_id = ?3, attempts = attempts + 1,
+                     last_error = NULL, updated_ms = ?4 WHERE seq = ?1 AND state = 'pending'",
+                )?
+                .execute(params![seq, result, run_id, now])
+            })
+            .await?;
+        if changed > 0 {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Records a failed attempt; the action goes again at `next_attempt_ms`,
+    /// or is dead-lettered when `dead` is set.
+    pub async fn fail(
+        &self,
+        seq: i64,
+        error: String,
+        next_attempt_ms: i64,
+        dead: bool,
+    ) -> Result<(), StoreError> {
+        let now = unix_ms(SystemTime::now());
+        let state = if dead { "dead" } else { "pending" };
+        let changed = self
+            .call(move |c| {
+                c.prepare_cached(
+                    "UPDATE actions SET state = ?2, attempts = attempts + 1, last_error = ?3,
+                     next_attempt_ms = ?4, updated_ms = ?5 WHERE seq = ?1 AND state = 'pending'",
+                )?
+                .execute(params![seq, state, error, next_attempt_ms, now])
+            })
+            .await?;
+        if dead && changed > 0 {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Makes every pending action due now (after Temporal came back).
+    pub async fn wake_all(&self) -> Result<usize, StoreError> {
+        self.call(|c| {
+            c.execute(
+                "UPDATE actions SET next_attempt_ms = 0 WHERE state = 'pending' AND next_attempt_ms > 0",
+                [],
             )
+        })
+        .await
+    }
+
+    /// Puts a delivery's dead-lettered actions back in the spool; returns how many.
+    pub async fn replay(&self, delivery_id: i64) -> Result<usize, StoreError> {
+        let now = unix_ms(SystemTime::now());
+        let n = self
+            .call(move |c| {
+                c.execute(
+                    "UPDATE actions SET state = 'pending', attempts = 0, next_attempt_ms = 0, updated_ms = ?2
+                     WHERE delivery_id = ?1 AND state = 'dead'",
+                    params![delivery_id, now],
+                )
+            })
+            .await?;
+        self.pending
+            .fetch_add(i64::try_from(n).unwrap_or(0), Ordering::AcqRel);
+        Ok(n)
+    }
+
+    /// The delivery log, newest first.
+    pub async fn list(&self, filter: DeliveryFilter) -> Result<Vec<DeliverySummary>, StoreError> {
+        self.call(move |c| {
+            let limit = i64::try_from(filter.limit.clamp(1, 10_000)).unwrap_or(100);
+            let dead_only = filter.outcome.as_deref() == Some("dead");
+            let outcome = filter.outcome.filter(|_| !dead_only);
+            let mut stmt = c.prepare_cached(
+                "SELECT d.id, d.received_at_ms, d.source, d.event_type, d.event_id, d.correlation_id, d.status, d.outcome,
+                        COALESCE(SUM(a.state = 'pending'), 0), COALESCE(SUM(a.state = 'done'), 0), COALESCE(SUM(a.state = 'dead'), 0)
+                 FROM deliveries d LEFT JOIN actions a ON a.delivery_id = d.id
+                 WHERE (?1 IS NULL OR d.source = ?1) AND (?2 IS NULL OR d.event_type = ?2)
+                   AND (?3 IS NULL OR d.outcome = ?3) AND (?4 IS NULL OR d.correlation_id = ?4)
+                 GROUP BY d.id
+                 HAVING (?5 = 0 OR SUM(a.state = 'dead') > 0)
+                 ORDER BY d.id DESC LIMIT ?6",
+            )?;
+            let rows = stmt.query_map(
+                params![filter.source, filter.event_type, outcome, filter.correlation_id, dead_only, limit],
+                |r| {
+                    Ok(DeliverySummary {
+                        id: r.get(0)?,
+                        received_at_ms: r.get(1)?,
+                        source: r.get(2)?,
+                        event_type: r.get(3)?,
+                        event_id: r.get(4)?,
+                        correlation_id: r.get(5)?,
+                        status: r.get(6)?,
+                        outcome: r.get(7)?,
+                        pending: r.get(8)?,
+                        done: r.get(9)?,
+                        dead: r.get(10)?,
+                    })
+                },
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// One delivery with its response and actions.
+    pub async fn show(
+        &self,
+        id: i64,
+    ) -> Result<Option<(DeliveryRecord, Vec<ActionRow>)>, StoreError> {
+        self.call(move |c| {
+            let rec = c
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
+                ))?
+                .query_row(params![id], delivery_row)
+                .optional()?;
+            match rec {
+                Some(rec) => Ok(Some((rec, actions_of(c, id)?))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    /// Spool counters.
+    pub async fn stats(&self) -> Result<SpoolStats, StoreError> {
+        self.call(|c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'dead'), 0),
+                        MIN(CASE WHEN state = 'pending' THEN created_ms END) FROM actions",
+                [],
+                |r| {
+                    Ok(SpoolStats {
+                        pending: r.get(0)?,
+                        dead: r.get(1)?,
+                        oldest_pending_ms: r.get(2)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    /// Forgets deliveries received before `cutoff` whose actions are all
+    /// done; pending and dead-lettered work is never pruned. Returns how
+    /// many deliveries were forgotten.
+    pub async fn prune(&self, cutoff: SystemTime) -> Result<usize, StoreError> {
+        let ms = unix_ms(cutoff);
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM actions WHERE state = 'done' AND delivery_id IN
+                   (SELECT id FROM deliveries WHERE received_at_ms < ?1)
+                   AND delivery_id NOT IN (SELECT delivery_id FROM actions WHERE state != 'done')",
+                params![ms],
+            )?;
+            c.execute(
+                "DELETE FROM deliveries WHERE received_at_ms < ?1
+                   AND id NOT IN (SELECT delivery_id FROM actions)",
+                params![ms],
+            )
+        })
+        .await
+    }
+
+    /// Replaces the stored answer of a delivery (after its fast path).
+    pub async fn set_answer(
+        &self,
+        delivery_id: i64,
+        status: u16,
+        outcome: String,
+        response: String,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "UPDATE deliveries SET status = ?2, outcome = ?3, response = ?4 WHERE id = ?1",
+            )?
+            .execute(params![delivery_id, status, outcome, response])
             .map(|_| ())
         })
         .await
     }
 
-    /// Forgets deliveries received before `cutoff`; returns how many.
-    pub async fn prune(&self, cutoff: SystemTime) -> Result<usize, StoreError> {
-        let ms = unix_ms(cutoff);
-        self.with(move |c| c.execute("DELETE FROM deliveries WHERE received_at_ms < ?1", params![ms]))
-            .await
-    }
-
     /// Number of remembered deliveries.
     pub async fn count(&self) -> Result<u64, StoreError> {
-        self.with(|c| c.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0)))
+        self.call(|c| c.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0)))
             .await
     }
 }
@@ -192,45 +696,4 @@ pub fn unix_ms(t: SystemTime) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(event: &str, key: Option<&str>, at: i64) -> DeliveryRecord {
-        DeliveryRecord {
-            event_id: event.into(),
-            notification_key: key.map(str::to_owned),
-            correlation_id: format!("c-{event}"),
-            source: "s".into(),
-            event_type: "git.push".into(),
-            status: 200,
-            response: "{}".into(),
-            received_at_ms: at,
-        }
-    }
-
-    #[tokio::test]
-    async fn remembers_across_reopen_and_matches_either_key() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let s = Store::open(dir.path()).expect("open");
-            s.record(rec("e1", Some("sub/1"), 10)).await.expect("record");
-        }
-        let s = Store::open(dir.path()).expect("reopen");
-        assert_eq!(s.find("e1", None).await.expect("find").map(|r| r.correlation_id), Some("c-e1".into()));
-        assert!(s.find("other", Some("sub/1")).await.expect("find").is_some());
-        assert!(s.find("other", Some("sub/2")).await.expect("find").is_none());
-        assert!(s.find("other", None).await.expect("find").is_none());
-    }
-
-    #[tokio::test]
-    async fn prunes_old_entries() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = Store::open(dir.path()).expect("open");
-        s.record(rec("old", None, 1_000)).await.expect("record");
-        s.record(rec("new", None, 5_000)).await.expect("record");
-        let cutoff = UNIX_EPOCH + Duration::from_millis(2_000);
-        assert_eq!(s.prune(cutoff).await.expect("prune"), 1);
-        assert_eq!(s.count().await.expect("count"), 1);
-        assert!(s.find("old", None).await.expect("find").is_none());
-    }
-}
+mod tests;

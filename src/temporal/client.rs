@@ -33,7 +33,10 @@ pub struct TemporalGateway {
 
 impl TemporalGateway {
     /// Creates the gateway and starts connecting; returns at once.
-    pub fn spawn(config: TemporalConfig, shutdown: tokio_util::sync::CancellationToken) -> Arc<Self> {
+    pub fn spawn(
+        config: TemporalConfig,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Arc<Self> {
         let gw = Arc::new(Self {
             config,
             client: OnceCell::new(),
@@ -76,7 +79,8 @@ impl TemporalGateway {
                     let mut c = client.clone();
                     let mut req = GetSystemInfoRequest {}.into_request();
                     req.set_timeout(Duration::from_secs(3));
-                    match tokio::time::timeout(Duration::from_secs(5), c.get_system_info(req)).await {
+                    match tokio::time::timeout(Duration::from_secs(5), c.get_system_info(req)).await
+                    {
                         Ok(Ok(_)) => true,
                         Ok(Err(s)) if s.code() == Code::Unimplemented => true,
                         Ok(Err(s)) => {
@@ -261,7 +265,10 @@ impl Gateway for TemporalGateway {
         let ns = urlencode(&self.config.namespace);
         let wf = urlencode(workflow_id);
         Some(match run_id {
-            Some(r) => format!("{base}/namespaces/{ns}/workflows/{wf}/{}/history", urlencode(r)),
+            Some(r) => format!(
+                "{base}/namespaces/{ns}/workflows/{wf}/{}/history",
+                urlencode(r)
+            ),
             None => format!("{base}/namespaces/{ns}/workflows/{wf}"),
         })
     }
@@ -280,7 +287,11 @@ fn urlencode(s: &str) -> String {
 }
 
 /// Adds the correlation id as gRPC metadata and a per-call deadline.
-fn decorate<T>(req: &mut temporalio_client::tonic::Request<T>, call: &CallContext, timeout: Duration) {
+fn decorate<T>(
+    req: &mut temporalio_client::tonic::Request<T>,
+    call: &CallContext,
+    timeout: Duration,
+) {
     if let Ok(v) = MetadataValue::try_from(call.correlation_id.as_str()) {
         req.metadata_mut().insert("x-correlation-id", v);
     }
@@ -292,9 +303,11 @@ fn classify(s: &Status) -> TemporalError {
     let msg = format!("{:?}: {}", s.code(), s.message());
     match s.code() {
         Code::NotFound if !s.message().contains("amespace") => TemporalError::WorkflowNotFound(msg),
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange | Code::NotFound | Code::AlreadyExists => {
-            TemporalError::Rejected(msg)
-        }
+        Code::InvalidArgument
+        | Code::FailedPrecondition
+        | Code::OutOfRange
+        | Code::NotFound
+        | Code::AlreadyExists => TemporalError::Rejected(msg),
         // Everything else, including credentials Temporal refuses, is
         // something an operator can fix while ADO keeps retrying.
         _ => TemporalError::Unavailable(msg),

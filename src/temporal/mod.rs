@@ -17,7 +17,8 @@ use crate::mapping::PlannedAction;
 
 /// Facts about the delivery an action came from, carried into Temporal's
 /// memo and headers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CallContext {
     /// Correlation id of the delivery.
     pub correlation_id: String,
@@ -47,6 +48,19 @@ pub enum ActionStatus {
 }
 
 impl ActionStatus {
+    /// Parses [`ActionStatus::as_str`] output.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Started,
+            Self::AlreadyRunning,
+            Self::Conflict,
+            Self::Signaled,
+            Self::SignaledAndStarted,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
     /// Name used in responses and logs.
     pub fn as_str(self) -> &'static str {
         match self {

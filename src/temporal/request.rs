@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 use temporalio_common::protos::temporal::api::{
-    common::v1::{Header, Memo, Payload, Payloads, SearchAttributes, WorkflowExecution, WorkflowType},
+    common::v1::{
+        Header, Memo, Payload, Payloads, SearchAttributes, WorkflowExecution, WorkflowType,
+    },
     enums::v1::{TaskQueueKind, WorkflowIdConflictPolicy, WorkflowIdReusePolicy},
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
@@ -24,7 +26,11 @@ const REQUEST_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5c1e_7a8b_93d4_4f0e_a1b2_c3
 /// redelivery of the same event repeats the same request and Temporal
 /// recognises it.
 pub fn request_id(request_key: &str, rule: &str) -> String {
-    Uuid::new_v5(&REQUEST_ID_NAMESPACE, format!("{request_key}\n{rule}").as_bytes()).to_string()
+    Uuid::new_v5(
+        &REQUEST_ID_NAMESPACE,
+        format!("{request_key}\n{rule}").as_bytes(),
+    )
+    .to_string()
 }
 
 /// One `json/plain` payload, readable by workers in any SDK.
@@ -80,7 +86,10 @@ pub fn header(call: &CallContext) -> Header {
 
 fn search_attributes(m: &Map<String, Value>) -> Option<SearchAttributes> {
     (!m.is_empty()).then(|| SearchAttributes {
-        indexed_fields: m.iter().map(|(k, v)| (k.clone(), json_payload(v))).collect(),
+        indexed_fields: m
+            .iter()
+            .map(|(k, v)| (k.clone(), json_payload(v)))
+            .collect(),
     })
 }
 
@@ -113,7 +122,10 @@ pub fn start(
     StartWorkflowExecutionRequest {
         namespace: namespace.to_owned(),
         workflow_id: action.workflow_id.clone(),
-        workflow_type: action.workflow_type.as_ref().map(|t| WorkflowType { name: t.clone() }),
+        workflow_type: action
+            .workflow_type
+            .as_ref()
+            .map(|t| WorkflowType { name: t.clone() }),
         task_queue: task_queue(&action.task_queue),
         input: payloads(&action.input),
         workflow_execution_timeout: duration(action.execution_timeout),
@@ -162,7 +174,10 @@ pub fn signal_with_start(
     SignalWithStartWorkflowExecutionRequest {
         namespace: namespace.to_owned(),
         workflow_id: action.workflow_id.clone(),
-        workflow_type: action.workflow_type.as_ref().map(|t| WorkflowType { name: t.clone() }),
+        workflow_type: action
+            .workflow_type
+            .as_ref()
+            .map(|t| WorkflowType { name: t.clone() }),
         task_queue: task_queue(&action.task_queue),
         input: payloads(&action.start_input),
         workflow_execution_timeout: duration(action.execution_timeout),
@@ -206,7 +221,10 @@ mod tests {
             signal_name: None,
             input: Some(json!({"a": 1})),
             start_input: None,
-            memo: Map::from_iter([("correlationId".to_owned(), json!("spoofed")), ("team".to_owned(), json!("payments"))]),
+            memo: Map::from_iter([
+                ("correlationId".to_owned(), json!("spoofed")),
+                ("team".to_owned(), json!("payments")),
+            ]),
             search_attributes: Map::new(),
             execution_timeout: Some(std::time::Duration::from_secs(3600)),
             on_conflict: OnConflict::UseExisting,
@@ -228,17 +246,30 @@ mod tests {
     fn start_carries_memo_header_and_json_input() {
         let req = start("default", "me", &action(), &call(), "rid".into());
         assert_eq!(req.request_id, "rid");
-        assert_eq!(req.workflow_id_conflict_policy, WorkflowIdConflictPolicy::UseExisting as i32);
+        assert_eq!(
+            req.workflow_id_conflict_policy,
+            WorkflowIdConflictPolicy::UseExisting as i32
+        );
         let input = &req.input.expect("input").payloads[0];
-        assert_eq!(input.metadata.get("encoding").map(Vec::as_slice), Some(&b"json/plain"[..]));
+        assert_eq!(
+            input.metadata.get("encoding").map(Vec::as_slice),
+            Some(&b"json/plain"[..])
+        );
         assert_eq!(text(input), r#"{"a":1}"#);
         let memo = req.memo.expect("memo").fields;
-        assert_eq!(text(&memo["correlationId"]), "\"corr-1\"", "bridge fields win");
+        assert_eq!(
+            text(&memo["correlationId"]),
+            "\"corr-1\"",
+            "bridge fields win"
+        );
         assert_eq!(text(&memo["team"]), "\"payments\"");
         assert_eq!(text(&memo["rule"]), "\"deploy-main\"");
         let header = req.header.expect("header").fields;
         assert_eq!(text(&header["correlationId"]), "\"corr-1\"");
-        assert_eq!(req.workflow_execution_timeout.map(|d| d.seconds), Some(3600));
+        assert_eq!(
+            req.workflow_execution_timeout.map(|d| d.seconds),
+            Some(3600)
+        );
     }
 
     #[test]
@@ -249,7 +280,10 @@ mod tests {
         a.start_input = None;
         let req = signal_with_start("default", "me", &a, &call(), "rid".into());
         assert!(req.input.is_none(), "no start input means no arguments");
-        assert_eq!(text(&req.signal_input.expect("signal input").payloads[0]), r#"{"a":1}"#);
+        assert_eq!(
+            text(&req.signal_input.expect("signal input").payloads[0]),
+            r#"{"a":1}"#
+        );
         assert_eq!(req.signal_name, "buildCompleted");
     }
 }

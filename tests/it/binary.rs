@@ -19,10 +19,17 @@ fn a_bad_config_exits_64_naming_file_and_field() {
         "mappings: [./rules]\nsources:\n  - name: fabrikam\n    auth:\n      basic:\n        username: u\n        pasword: x\n",
     )
     .expect("write");
-    let out = Command::new(BIN).args(["serve", "--config"]).arg(&path).output().expect("runs");
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bridge.yaml") && err.contains("pasword") && err.contains("line 7"), "{err}");
+    assert!(
+        err.contains("bridge.yaml") && err.contains("pasword") && err.contains("line 7"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -40,17 +47,32 @@ fn check_validates_the_shipped_mappings_and_reports_rule_errors() {
         .expect("write");
     };
     write(&shipped_mappings());
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&config).output().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("3 rule(s)"));
 
     let rules = dir.path().join("bad.yaml");
     std::fs::write(&rules, "version: 1\nrules:\n  - name: r\n    events: [git.push]\n    when: ado.branch = 'x'\n    signal: {workflowId: w, signalName: s}\n").expect("write");
     write(&rules);
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&config).output().expect("runs");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.yaml") && err.contains("\"r\"") && err.contains("when"), "{err}");
+    assert!(
+        err.contains("bad.yaml") && err.contains("\"r\"") && err.contains("when"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -61,7 +83,11 @@ fn the_documented_config_serves_and_sigterm_stops_it_cleanly() {
     std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
     for entry in std::fs::read_dir(shipped_mappings()).expect("mappings") {
         let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), dir.path().join("rules").join(entry.file_name())).expect("copy");
+        std::fs::copy(
+            entry.path(),
+            dir.path().join("rules").join(entry.file_name()),
+        )
+        .expect("copy");
     }
     // The configuration exactly as the README documents it, with the
     // addresses of this test's servers.
@@ -95,21 +121,42 @@ fn the_documented_config_serves_and_sigterm_stops_it_cleanly() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(ready, "the bridge became ready");
-    assert!(dir.path().join("data/bridge.sqlite3").exists(), "dataDir is relative to the config file");
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(
+        dir.path().join("data/bridge.sqlite3").exists(),
+        "dataDir is relative to the config file"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let start = Instant::now();
     let exit = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(25), "stopped within the drain time");
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "stopped within the drain time"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "clean exit: {exit:?}");
     let mut logs = String::new();
     use std::io::Read;
-    child.stderr.take().expect("stderr").read_to_string(&mut logs).expect("logs");
-    assert!(logs.lines().all(|l| l.trim().is_empty() || l.starts_with('{')), "JSON logs: {logs}");
-    assert!(!logs.contains("documented-example-password"), "no secret in logs");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut logs)
+        .expect("logs");
+    assert!(
+        logs.lines()
+            .all(|l| l.trim().is_empty() || l.starts_with('{')),
+        "JSON logs: {logs}"
+    );
+    assert!(
+        !logs.contains("documented-example-password"),
+        "no secret in logs"
+    );
 }

@@ -50,6 +50,10 @@ fn the_push_head_commit_is_the_ref_update_target_not_the_first_listed() {
     let view = normalize(&env);
     let head = view.commit.expect("head commit");
     assert_eq!(head.id, "546c2aad0d0cf7bbabe3f8426df2c9a870c5c912");
-    assert!(head.message.unwrap_or_default().starts_with("Add idempotency key"));
+    assert!(
+        head.message
+            .unwrap_or_default()
+            .starts_with("Add idempotency key")
+    );
     assert_eq!(view.branch.as_deref(), Some("main"));
 }

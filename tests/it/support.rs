@@ -13,10 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ado_temporal_bridge::{
-    config::Config,
-    startup::Application,
-};
+use ado_temporal_bridge::{config::Config, startup::Application};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Map, Value};
 use temporalio_client::{
@@ -99,7 +96,9 @@ pub fn fresh_namespace() -> String {
 
 /// Path of a fixture under `tests/fixtures/ado`.
 pub fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ado").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ado")
+        .join(name)
 }
 
 /// A fixture as JSON.
@@ -130,7 +129,13 @@ pub struct TestApp {
 }
 
 /// Writes a config file and returns its path.
-pub fn write_config(dir: &Path, temporal: &str, namespace: &str, mappings: &Path) -> PathBuf {
+pub fn write_config(
+    dir: &Path,
+    temporal: &str,
+    namespace: &str,
+    mappings: &Path,
+    extra: &str,
+) -> PathBuf {
     let text = format!(
         "listen: 127.0.0.1:0\n\
          temporal:\n  address: {temporal}\n  namespace: {namespace}\n  callTimeout: 2s\n  uiUrl: http://localhost:8233\n\
@@ -138,7 +143,7 @@ pub fn write_config(dir: &Path, temporal: &str, namespace: &str, mappings: &Path
          dataDir: {data}\n\
          log: {{format: text, level: warn}}\n\
          limits: {{maxBodyBytes: 65536}}\n\
-         sources:\n  - name: fabrikam\n    auth:\n      basic:\n        username: ado-hooks\n        password: {PASSWORD}\n",
+         sources:\n  - name: fabrikam\n    auth:\n      basic:\n        username: ado-hooks\n        password: {PASSWORD}\n{extra}",
         mappings = mappings.display(),
         data = dir.join("data").display(),
     );
@@ -156,25 +161,48 @@ impl TestApp {
     /// The bridge with the shipped mappings against the shared dev server.
     pub async fn spawn() -> Self {
         let server = dev_server();
-        Self::spawn_with(&server.address.clone(), &fresh_namespace(), &shipped_mappings()).await
+        Self::spawn_with(
+            &server.address.clone(),
+            &fresh_namespace(),
+            &shipped_mappings(),
+        )
+        .await
     }
 
     /// The bridge with chosen Temporal address, namespace and mappings.
     pub async fn spawn_with(temporal: &str, namespace: &str, mappings: &Path) -> Self {
+        Self::spawn_configured(temporal, namespace, mappings, "").await
+    }
+
+    /// Like [`TestApp::spawn_with`] with extra top-level config YAML.
+    pub async fn spawn_configured(
+        temporal: &str,
+        namespace: &str,
+        mappings: &Path,
+        extra: &str,
+    ) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let config_path = write_config(tmp.path(), temporal, namespace, mappings);
+        let config_path = write_config(tmp.path(), temporal, namespace, mappings, extra);
         let mut app = Self::start(&config_path).await;
         app._tmp = Some(tmp);
         app
     }
 
     async fn start(config_path: &Path) -> Self {
+        if let Ok(level) = std::env::var("TEST_LOG") {
+            ado_temporal_bridge::telemetry::init(
+                ado_temporal_bridge::config::LogFormat::Text,
+                &level,
+            );
+        }
         let config = Config::load(config_path).expect("test config is valid");
         let namespace = config.temporal.namespace.clone();
         let temporal_address = config.temporal.address.clone();
         let data_dir = config.data_dir.clone();
         let shutdown = CancellationToken::new();
-        let app = Application::build(config, shutdown.clone()).await.expect("app builds");
+        let app = Application::build(config, shutdown.clone())
+            .await
+            .expect("app builds");
         let addr = app.local_addr().expect("bound");
         let token = shutdown.clone();
         tokio::spawn(async move { app.run(token).await });
@@ -201,24 +229,31 @@ impl TestApp {
         next
     }
 
-    /// Waits until `/readyz` says ready.
+    /// Waits until `/readyz` says ready and Temporal is reachable.
     pub async fn wait_ready(&self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
             if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
                 && r.status() == 200
+                && let Ok(body) = r.json::<Value>().await
+                && body["temporal"] == "reachable"
             {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("bridge not ready within 30 s");
+        panic!("bridge not ready (with Temporal reachable) within 30 s");
     }
 
     /// Posts a delivery with the right credentials.
     pub async fn post(&self, body: &Value) -> reqwest::Response {
-        self.post_raw("fabrikam", serde_json::to_vec(body).expect("json"), Some(("ado-hooks", PASSWORD)), &[])
-            .await
+        self.post_raw(
+            "fabrikam",
+            serde_json::to_vec(body).expect("json"),
+            Some(("ado-hooks", PASSWORD)),
+            &[],
+        )
+        .await
     }
 
     /// Posts raw bytes with chosen credentials and extra headers.
@@ -235,7 +270,10 @@ impl TestApp {
             .header("content-type", "application/json; charset=utf-8")
             .body(body);
         if let Some((u, p)) = auth {
-            req = req.header("authorization", format!("Basic {}", STANDARD.encode(format!("{u}:{p}"))));
+            req = req.header(
+                "authorization",
+                format!("Basic {}", STANDARD.encode(format!("{u}:{p}"))),
+            );
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -249,12 +287,134 @@ impl TestApp {
     }
 }
 
+/// Admin token the test configs may use.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+impl TestApp {
+    /// `GET` an admin API path with the admin token.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin request")
+            .json()
+            .await
+            .expect("admin JSON")
+    }
+
+    /// `POST` an admin API path with the admin token.
+    pub async fn admin_post(&self, path: &str) -> Value {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin request")
+            .json()
+            .await
+            .expect("admin JSON")
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A Temporal dev server of one test's own, with its data in a file, that
+/// can be stopped and started again (an outage).
+pub struct OwnDevServer {
+    /// `host:port`.
+    pub address: String,
+    port: u16,
+    db: PathBuf,
+    child: Option<std::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnDevServer {
+    /// Starts a server with the default namespace.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let mut s = Self {
+            address: format!("127.0.0.1:{port}"),
+            port,
+            db: dir.path().join("temporal.db"),
+            child: None,
+            _dir: dir,
+        };
+        s.resume();
+        s
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn resume(&mut self) {
+        let script = format!(
+            "exec temporal server start-dev --headless --ip 127.0.0.1 --port {} --http-port {} --metrics-port {} \
+             --db-filename {} --log-level error >/dev/null 2>&1",
+            self.port,
+            free_port(),
+            free_port(),
+            self.db.display()
+        );
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("temporal CLI");
+        self.child = Some(child);
+        wait_for_port(&self.address, Duration::from_secs(60));
+    }
+
+    /// Stops it (SIGKILL) and waits until the port is closed.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let start = Instant::now();
+        while std::net::TcpStream::connect(&self.address).is_ok()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for OwnDevServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Connects a Temporal client.
 pub async fn temporal_client(address: &str, namespace: &str) -> Client {
     let url = temporalio_client::Url::parse(&format!("http://{address}")).expect("url");
-    let conn = Connection::connect(ConnectionOptions::new(url).identity("tests".to_string()).build())
-        .await
-        .expect("connect to Temporal");
+    let conn = Connection::connect(
+        ConnectionOptions::new(url)
+            .identity("tests".to_string())
+            .build(),
+    )
+    .await
+    .expect("connect to Temporal");
     Client::new(conn, ClientOptions::new(namespace.to_owned()).build()).expect("client")
 }
 
@@ -315,11 +475,13 @@ pub async fn workflow(client: &Client, workflow_id: &str) -> Option<WorkflowFact
                     facts.memo = a.memo.map(|m| decode_map(&m.fields)).unwrap_or_default();
                     facts.header = a.header.map(|h| decode_map(&h.fields)).unwrap_or_default();
                 }
-                Some(Attributes::WorkflowExecutionSignaledEventAttributes(a)) => facts.signals.push((
-                    a.signal_name,
-                    a.input.and_then(|p| p.payloads.first().map(decode)),
-                    a.header.map(|h| decode_map(&h.fields)).unwrap_or_default(),
-                )),
+                Some(Attributes::WorkflowExecutionSignaledEventAttributes(a)) => {
+                    facts.signals.push((
+                        a.signal_name,
+                        a.input.and_then(|p| p.payloads.first().map(decode)),
+                        a.header.map(|h| decode_map(&h.fields)).unwrap_or_default(),
+                    ))
+                }
                 _ => {}
             }
         }

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, TestApp, fixture, free_port, shipped_mappings, workflow};
+use crate::support::{
+    PASSWORD, TestApp, eventually, fixture, free_port, shipped_mappings, workflow,
+};
 
 const PUSH_WORKFLOW: &str = "deploy-payments-api-546c2aad0d0cf7bbabe3f8426df2c9a870c5c912";
 
@@ -35,16 +37,28 @@ async fn a_push_to_main_starts_the_deployment_workflow_with_input_and_correlatio
     assert_eq!(action["workflowId"], PUSH_WORKFLOW);
     assert_eq!(action["status"], "started");
     let run_id = action["runId"].as_str().expect("runId").to_owned();
-    assert!(action["link"].as_str().unwrap_or_default().contains(&run_id));
+    assert!(
+        action["link"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&run_id)
+    );
 
-    let wf = workflow(&app.temporal().await, PUSH_WORKFLOW).await.expect("workflow exists in Temporal");
+    let wf = workflow(&app.temporal().await, PUSH_WORKFLOW)
+        .await
+        .expect("workflow exists in Temporal");
     assert_eq!(wf.workflow_type, "DeployService");
     assert_eq!(wf.task_queue, "deployments");
     let input = wf.input.expect("input");
     assert_eq!(input["repository"], "payments-api");
     assert_eq!(input["commit"], "546c2aad0d0cf7bbabe3f8426df2c9a870c5c912");
     assert_eq!(input["commits"].as_array().map(Vec::len), Some(3));
-    assert_eq!(input["commits"][0]["message"].as_str().map(|m| m.starts_with("Add idempotency key")), Some(true));
+    assert_eq!(
+        input["commits"][0]["message"]
+            .as_str()
+            .map(|m| m.starts_with("Add idempotency key")),
+        Some(true)
+    );
     assert_eq!(wf.memo["correlationId"], json!(corr));
     assert_eq!(wf.memo["adoEventId"], push["id"]);
     assert_eq!(wf.memo["adoEventType"], "git.push");
@@ -64,7 +78,10 @@ async fn a_redelivery_is_a_duplicate_and_changes_nothing_even_after_a_restart() 
     let (status, corr, again) = json_body(app.post(&push).await).await;
     assert_eq!(status, 200);
     assert_eq!(again["outcome"], "duplicate", "{again}");
-    assert_eq!(corr, first_corr, "a redelivery of the same notification keeps its correlation id");
+    assert_eq!(
+        corr, first_corr,
+        "a redelivery of the same notification keeps its correlation id"
+    );
     assert_eq!(again["actions"][0]["runId"], run_id);
 
     // The same event through another subscription is recognised by its id.
@@ -78,9 +95,14 @@ async fn a_redelivery_is_a_duplicate_and_changes_nothing_even_after_a_restart() 
     app.wait_ready().await;
     let (status, _, body) = json_body(app.post(&push).await).await;
     assert_eq!(status, 200);
-    assert_eq!(body["outcome"], "duplicate", "remembered across restarts: {body}");
+    assert_eq!(
+        body["outcome"], "duplicate",
+        "remembered across restarts: {body}"
+    );
 
-    let wf = workflow(&app.temporal().await, PUSH_WORKFLOW).await.expect("exists");
+    let wf = workflow(&app.temporal().await, PUSH_WORKFLOW)
+        .await
+        .expect("exists");
     assert_eq!(wf.starts, 1);
 }
 
@@ -104,8 +126,13 @@ async fn a_lost_answer_retried_without_memory_still_starts_one_run() {
     let (status, _, body) = json_body(app.post(&push).await).await;
     assert_eq!(status, 200);
     assert_eq!(body["outcome"], "accepted", "{body}");
-    assert_eq!(body["actions"][0]["runId"], first["actions"][0]["runId"], "same run");
-    let wf = workflow(&app.temporal().await, PUSH_WORKFLOW).await.expect("exists");
+    assert_eq!(
+        body["actions"][0]["runId"], first["actions"][0]["runId"],
+        "same run"
+    );
+    let wf = workflow(&app.temporal().await, PUSH_WORKFLOW)
+        .await
+        .expect("exists");
     assert_eq!(wf.starts, 1);
 }
 
@@ -124,12 +151,21 @@ async fn a_build_completion_signals_with_start_once() {
     let wf = workflow(&client, "build-20417").await.expect("started");
     assert_eq!(wf.workflow_type, "BuildFollowUp");
     assert_eq!(wf.task_queue, "builds");
-    assert_eq!(wf.input, None, "no startIfMissing.input: started without arguments");
-    assert_eq!(wf.memo["correlationId"], json!(corr.clone().expect("header")));
+    assert_eq!(
+        wf.input, None,
+        "no startIfMissing.input: started without arguments"
+    );
+    assert_eq!(
+        wf.memo["correlationId"],
+        json!(corr.clone().expect("header"))
+    );
     assert_eq!(wf.signals.len(), 1);
     let (name, input, header) = &wf.signals[0];
     assert_eq!(name, "buildCompleted");
-    assert_eq!(input, &Some(json!({"result": "succeeded", "branch": "main"})));
+    assert_eq!(
+        input,
+        &Some(json!({"result": "succeeded", "branch": "main"}))
+    );
     assert_eq!(header["correlationId"], json!(corr.expect("header")));
 
     // Redelivered, also as a different notification of the same event.
@@ -143,23 +179,11 @@ async fn a_build_completion_signals_with_start_once() {
 async fn a_production_approval_signals_the_running_release_workflow() {
     let app = TestApp::spawn().await;
     app.wait_ready().await;
-    let approval = fixture("ms.vss-release.deployment-approval-completed-event.json");
-
-    // Without a running release workflow the signal has nowhere to go: the
-    // bridge says so (200, so ADO keeps the subscription healthy).
-    let (status, _, body) = json_body(app.post(&approval).await).await;
-    assert_eq!(status, 200);
-    assert_eq!(body["outcome"], "failed", "{body}");
-    assert!(body["actions"][0]["error"].as_str().unwrap_or_default().contains("not found"), "{body}");
-
-    // Start the release workflow the way a release pipeline would.
     let client = app.temporal().await;
     start_workflow(&client, "release-87", "ReleaseWorkflow", "releases").await;
-    let mut redelivered = approval.clone();
-    redelivered["id"] = json!("6b3fd1a2-51c1-4a36-9b0e-0f0d8c1d2e3f");
-    redelivered["notificationId"] = json!(424242);
-    let (status, _, body) = json_body(app.post(&redelivered).await).await;
-    assert_eq!(status, 200);
+    let approval = fixture("ms.vss-release.deployment-approval-completed-event.json");
+    let (status, _, body) = json_body(app.post(&approval).await).await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["outcome"], "accepted", "{body}");
     assert_eq!(body["actions"][0]["status"], "signaled");
 
@@ -168,15 +192,53 @@ async fn a_production_approval_signals_the_running_release_workflow() {
     let (name, input, _) = &wf.signals[0];
     assert_eq!(name, "approval");
     let input = input.as_ref().expect("signal input");
-    assert_eq!(input, &approval["resource"]["approval"], "the raw approval object");
+    assert_eq!(
+        input, &approval["resource"]["approval"],
+        "the raw approval object"
+    );
     assert_eq!(input["status"], "approved");
+}
+
+#[tokio::test]
+async fn an_approval_for_a_workflow_not_yet_running_is_kept_and_delivered_once_it_runs() {
+    let app = TestApp::spawn().await;
+    app.wait_ready().await;
+    let approval = fixture("ms.vss-release.deployment-approval-pending-event.json");
+    let (status, _, body) = json_body(app.post(&approval).await).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["outcome"], "queued");
+    assert!(
+        body["actions"][0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not found"),
+        "{body}"
+    );
+
+    let client = app.temporal().await;
+    start_workflow(&client, "release-87", "ReleaseWorkflow", "releases").await;
+    let wf = eventually("the retried signal", Duration::from_secs(20), || async {
+        workflow(&client, "release-87")
+            .await
+            .filter(|w| !w.signals.is_empty())
+    })
+    .await;
+    assert_eq!(wf.signals.len(), 1);
+    assert_eq!(
+        wf.signals[0].1.as_ref().map(|v| v["status"].clone()),
+        Some(json!("pending"))
+    );
 }
 
 async fn start_workflow(client: &temporalio_client::Client, id: &str, wf_type: &str, queue: &str) {
     use temporalio_client::{UntypedWorkflow, WorkflowStartOptions};
     use temporalio_common::data_converters::RawValue;
     client
-        .start_workflow(UntypedWorkflow::new(wf_type), RawValue::new(vec![]), WorkflowStartOptions::new(queue, id).build())
+        .start_workflow(
+            UntypedWorkflow::new(wf_type),
+            RawValue::new(vec![]),
+            WorkflowStartOptions::new(queue, id).build(),
+        )
         .await
         .expect("start workflow");
 }
@@ -186,14 +248,23 @@ async fn wrong_or_missing_credentials_get_401_and_change_nothing() {
     let app = TestApp::spawn().await;
     app.wait_ready().await;
     let body = serde_json::to_vec(&fixture("git.push.json")).expect("json");
-    for auth in [None, Some(("ado-hooks", "wrong-password")), Some(("intruder", PASSWORD))] {
+    for auth in [
+        None,
+        Some(("ado-hooks", "wrong-password")),
+        Some(("intruder", PASSWORD)),
+    ] {
         let r = app.post_raw("fabrikam", body.clone(), auth, &[]).await;
         assert_eq!(r.status(), 401, "{auth:?}");
         assert!(r.headers().contains_key("www-authenticate"));
         let b: Value = r.json().await.expect("json");
         assert_eq!(b["outcome"], "rejected");
     }
-    assert!(workflow(&app.temporal().await, PUSH_WORKFLOW).await.is_none(), "nothing started");
+    assert!(
+        workflow(&app.temporal().await, PUSH_WORKFLOW)
+            .await
+            .is_none(),
+        "nothing started"
+    );
     // A later correct delivery is not mistaken for a duplicate.
     let (_, _, ok) = json_body(app.post(&fixture("git.push.json")).await).await;
     assert_eq!(ok["outcome"], "accepted");
@@ -214,7 +285,10 @@ async fn bad_bodies_get_short_reasons_and_unknown_sources_404() {
         let r = app.post_raw("fabrikam", body, auth, &[]).await;
         assert_eq!(r.status(), status);
         let b: Value = r.json().await.expect("json");
-        assert!(b["reason"].as_str().unwrap_or_default().contains(needle), "{b}");
+        assert!(
+            b["reason"].as_str().unwrap_or_default().contains(needle),
+            "{b}"
+        );
     }
     let r = app.post_raw("nobody", b"{}".to_vec(), auth, &[]).await;
     assert_eq!(r.status(), 404);
@@ -228,9 +302,18 @@ async fn an_event_no_rule_wants_is_ignored_with_the_reasons() {
     assert_eq!(status, 200);
     assert_eq!(body["outcome"], "ignored");
     assert_eq!(body["reason"], "no rule matched");
-    let deploy = body["rules"].as_array().and_then(|r| r.iter().find(|d| d["rule"] == "deploy-main")).expect("decision");
+    let deploy = body["rules"]
+        .as_array()
+        .and_then(|r| r.iter().find(|d| d["rule"] == "deploy-main"))
+        .expect("decision");
     assert_eq!(deploy["matched"], false);
-    assert!(deploy["reason"].as_str().unwrap_or_default().contains("skip deploy"), "{deploy}");
+    assert!(
+        deploy["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("skip deploy"),
+        "{deploy}"
+    );
 }
 
 #[tokio::test]
@@ -238,14 +321,27 @@ async fn a_dry_run_answers_with_decisions_and_changes_nothing() {
     let app = TestApp::spawn().await;
     app.wait_ready().await;
     let body = serde_json::to_vec(&fixture("git.push.json")).expect("json");
-    let r = app.post_raw("fabrikam", body.clone(), Some(("ado-hooks", PASSWORD)), &[("x-dry-run", "true")]).await;
+    let r = app
+        .post_raw(
+            "fabrikam",
+            body.clone(),
+            Some(("ado-hooks", PASSWORD)),
+            &[("x-dry-run", "true")],
+        )
+        .await;
     let b: Value = r.json().await.expect("json");
     assert_eq!(b["outcome"], "dryRun");
     assert_eq!(b["actions"][0]["workflowId"], PUSH_WORKFLOW);
     assert_eq!(b["actions"][0]["input"]["repository"], "payments-api");
-    assert!(workflow(&app.temporal().await, PUSH_WORKFLOW).await.is_none());
+    assert!(
+        workflow(&app.temporal().await, PUSH_WORKFLOW)
+            .await
+            .is_none()
+    );
     // Dry runs need credentials too.
-    let r = app.post_raw("fabrikam", body, None, &[("x-dry-run", "true")]).await;
+    let r = app
+        .post_raw("fabrikam", body, None, &[("x-dry-run", "true")])
+        .await;
     assert_eq!(r.status(), 401);
     // And leave no memory: the real delivery is not a duplicate.
     let (_, _, real) = json_body(app.post(&fixture("git.push.json")).await).await;
@@ -258,29 +354,74 @@ async fn a_safe_correlation_id_from_the_caller_is_kept() {
     app.wait_ready().await;
     let body = serde_json::to_vec(&fixture("build.complete.v2-failed.json")).expect("json");
     let r = app
-        .post_raw("fabrikam", body, Some(("ado-hooks", PASSWORD)), &[("x-correlation-id", "trace-from-relay-42")])
+        .post_raw(
+            "fabrikam",
+            body,
+            Some(("ado-hooks", PASSWORD)),
+            &[("x-correlation-id", "trace-from-relay-42")],
+        )
         .await;
     let (_, corr, b) = json_body(r).await;
     assert_eq!(corr.as_deref(), Some("trace-from-relay-42"));
     assert_eq!(b["correlationId"], "trace-from-relay-42");
-    let wf = workflow(&app.temporal().await, "build-20452").await.expect("exists");
+    let wf = workflow(&app.temporal().await, "build-20452")
+        .await
+        .expect("exists");
     assert_eq!(wf.memo["correlationId"], "trace-from-relay-42");
 }
 
 #[tokio::test]
-async fn temporal_unreachable_means_503_with_retry_after_and_not_ready() {
+async fn direct_mode_answers_503_with_retry_after_when_temporal_is_unreachable() {
     let dead = format!("127.0.0.1:{}", free_port());
-    let app = TestApp::spawn_with(&dead, "default", &shipped_mappings()).await;
-    let r = app.http.get(format!("{}/readyz", app.base)).send().await.expect("readyz");
-    assert_eq!(r.status(), 503);
-    let r = app.http.get(format!("{}/healthz", app.base)).send().await.expect("healthz");
+    let app =
+        TestApp::spawn_configured(&dead, "default", &shipped_mappings(), "delivery: direct\n")
+            .await;
+    let r = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(
+        r.status(),
+        503,
+        "direct mode cannot keep deliveries without Temporal"
+    );
+    let r = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(r.status(), 200);
     let r = app.post(&fixture("git.push.json")).await;
     assert_eq!(r.status(), 503);
-    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("10"));
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("10")
+    );
     let b: Value = r.json().await.expect("json");
     assert_eq!(b["outcome"], "unavailable");
     // Not remembered: the retry must really be tried again.
     let r = app.post(&fixture("git.push.json")).await;
     assert_eq!(r.status(), 503);
+}
+
+#[tokio::test]
+async fn direct_mode_delivers_and_remembers_like_durable_mode() {
+    let server = crate::support::dev_server();
+    let app = TestApp::spawn_configured(
+        &server.address,
+        &crate::support::fresh_namespace(),
+        &shipped_mappings(),
+        "delivery: direct\n",
+    )
+    .await;
+    app.wait_ready().await;
+    let (status, _, body) = json_body(app.post(&fixture("git.push.json")).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "accepted");
+    let (_, _, again) = json_body(app.post(&fixture("git.push.json")).await).await;
+    assert_eq!(again["outcome"], "duplicate");
+    assert_eq!(again["actions"][0]["runId"], body["actions"][0]["runId"]);
 }

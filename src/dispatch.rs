@@ -1,0 +1,250 @@
+//! Delivering spooled actions to Temporal: the fast path a delivery tries
+//! before it answers, and the dispatcher that retries everything else with
+//! capped exponential backoff and jitter, in arrival order per workflow id.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{
+    config::SpoolConfig,
+    mapping::PlannedAction,
+    store::{ActionRow, Store, StoreError, unix_ms},
+    temporal::{ActionResult, CallContext, Gateway, TemporalError},
+};
+
+/// Most actions the dispatcher sends to Temporal at once.
+const CONCURRENCY: usize = 32;
+/// Actions fetched per poll.
+const BATCH: usize = 128;
+
+/// Sends spooled actions to Temporal.
+pub struct Dispatcher {
+    store: Store,
+    gateway: Arc<dyn Gateway>,
+    settings: SpoolConfig,
+    claims: Mutex<HashSet<i64>>,
+    wake: Notify,
+}
+
+/// Marks an action as being attempted; released on drop, also when the
+/// attempt is abandoned mid-call.
+struct Claim {
+    dispatcher: Arc<Dispatcher>,
+    seq: i64,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Ok(mut claims) = self.dispatcher.claims.lock() {
+            claims.remove(&self.seq);
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Creates a dispatcher (not yet running).
+    pub fn new(store: Store, gateway: Arc<dyn Gateway>, settings: SpoolConfig) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            gateway,
+            settings,
+            claims: Mutex::new(HashSet::new()),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Spool settings.
+    pub fn settings(&self) -> &SpoolConfig {
+        &self.settings
+    }
+
+    /// Asks the dispatcher to look for due work now.
+    pub fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
+    fn claim(self: &Arc<Self>, seq: i64) -> Option<Claim> {
+        let inserted = self.claims.lock().ok()?.insert(seq);
+        // Build the claim only after the lock is released: dropping one
+        // takes the lock again.
+        inserted.then(|| Claim {
+            dispatcher: Arc::clone(self),
+            seq,
+        })
+    }
+
+    fn claimed(&self) -> HashSet<i64> {
+        self.claims.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The wait before attempt number `attempts + 1`: doubling from 1 s,
+    /// capped, with ±20 % jitter so a backlog does not retry in lockstep.
+    pub fn backoff(&self, attempts: i64) -> Duration {
+        let exp = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
+        let base = Duration::from_secs(1).saturating_mul(2u32.saturating_pow(exp));
+        let capped = base.min(self.settings.max_backoff);
+        let jitter = rand::rng().random_range(0.8..1.2);
+        capped.mul_f64(jitter)
+    }
+
+    /// Attempts one action and records the result. Transient failures are
+    /// retried forever; rejections are dead-lettered after `maxAttempts`.
+    pub async fn attempt(
+        &self,
+        seq: i64,
+        attempts_so_far: i64,
+        action: &PlannedAction,
+        call: &CallContext,
+        request_key: &str,
+    ) -> Result<ActionResult, TemporalError> {
+        let result = self.gateway.execute(action, call, request_key).await;
+        tracing::debug!(seq, ok = result.is_ok(), "attempt finished");
+        let store_result = match &result {
+            Ok(r) => {
+                tracing::info!(seq, rule = %action.rule, workflow_id = %action.workflow_id, run_id = r.run_id.as_deref().unwrap_or(""), status = r.status.as_str(), "Temporal accepted the action");
+                self.store
+                    .complete(seq, r.status.as_str(), r.run_id.clone())
+                    .await
+            }
+            Err(e) => {
+                let attempts = attempts_so_far + 1;
+                let dead = !e.is_transient() && attempts >= self.settings.max_attempts;
+                let next = SystemTime::now() + self.backoff(attempts_so_far);
+                if dead {
+                    tracing::error!(seq, rule = %action.rule, workflow_id = %action.workflow_id, attempts, error = %e, "action dead-lettered");
+                } else if e.is_transient() {
+                    tracing::warn!(seq, rule = %action.rule, workflow_id = %action.workflow_id, attempts, error = %e, "Temporal unavailable; will retry");
+                } else {
+                    tracing::warn!(seq, rule = %action.rule, workflow_id = %action.workflow_id, attempts, error = %e, "Temporal rejected the action; will retry");
+                }
+                self.store
+                    .fail(seq, e.to_string(), unix_ms(next), dead)
+                    .await
+            }
+        };
+        if let Err(e) = store_result {
+            // The effect in Temporal stands; the action stays pending and a
+            // later attempt repeats it harmlessly (same request id).
+            tracing::error!(seq, error = %e, "could not record an attempt");
+        }
+        self.nudge();
+        result
+    }
+
+    /// Runs the dispatcher until `shutdown`.
+    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move { me.run(shutdown).await })
+    }
+
+    async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut was_ready = self.gateway.is_ready();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let ready = self.gateway.is_ready();
+            if ready && !was_ready {
+                // Temporal is back: don't let a backlog sit out its backoff.
+                match self.store.wake_all().await {
+                    Ok(n) if n > 0 => tracing::info!(
+                        actions = n,
+                        "Temporal reachable again; delivering the backlog"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not reschedule the backlog"),
+                }
+            }
+            was_ready = ready;
+            let mut found = 0;
+            if ready {
+                match self.poll(&permits).await {
+                    Ok(n) => found = n,
+                    Err(e) => tracing::warn!(error = %e, "spool read failed"),
+                }
+            }
+            let idle = if found > 0 {
+                Duration::from_millis(20)
+            } else {
+                Duration::from_millis(500)
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(idle) => {}
+            }
+        }
+        // Let attempts in flight finish so their results are recorded.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            permits.acquire_many(u32::try_from(CONCURRENCY).unwrap_or(u32::MAX)),
+        )
+        .await;
+        tracing::info!("dispatcher stopped");
+    }
+
+    async fn poll(self: &Arc<Self>, permits: &Arc<Semaphore>) -> Result<usize, StoreError> {
+        let claimed = self.claimed();
+        let rows = self
+            .store
+            .due(unix_ms(SystemTime::now()), BATCH + claimed.len())
+            .await?;
+        let mut started = 0;
+        for row in rows.into_iter().filter(|r| !claimed.contains(&r.seq)) {
+            let Ok(permit) = Arc::clone(permits).acquire_owned().await else {
+                break;
+            };
+            // Claimed before the task starts, so the next poll skips it.
+            let Some(claim) = self.claim(row.seq) else {
+                continue;
+            };
+            let me = Arc::clone(self);
+            started += 1;
+            tokio::spawn(async move {
+                let _permit = permit;
+                let _claim = claim;
+                me.dispatch_row(row).await;
+            });
+        }
+        Ok(started)
+    }
+
+    async fn dispatch_row(&self, row: ActionRow) {
+        tracing::debug!(seq = row.seq, attempts = row.attempts, "dispatching");
+        let decoded: Result<(PlannedAction, CallContext), serde_json::Error> =
+            serde_json::from_str(&row.action)
+                .and_then(|a| Ok((a, serde_json::from_str(&row.call)?)));
+        let (action, call) = match decoded {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(seq = row.seq, error = %e, "unreadable spool entry; dead-lettered");
+                let _ = self
+                    .store
+                    .fail(row.seq, format!("unreadable spool entry: {e}"), 0, true)
+                    .await;
+                return;
+            }
+        };
+        let span = tracing::info_span!(
+            "dispatch.attempt",
+            correlation_id = %call.correlation_id,
+            ado.event.id = %call.event_id,
+            rule = %action.rule,
+            workflow.id = %action.workflow_id,
+            attempt = row.attempts + 1,
+        );
+        let _ = self
+            .attempt(row.seq, row.attempts, &action, &call, &row.request_key)
+            .instrument(span)
+            .await;
+    }
+}

@@ -1,0 +1,45 @@
+//! The database schema. Every statement is idempotent, so opening an
+//! existing store is the same as creating one.
+
+/// Tables and indexes.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS deliveries (
+    id               INTEGER PRIMARY KEY,
+    event_id         TEXT NOT NULL,
+    notification_key TEXT,
+    correlation_id   TEXT NOT NULL,
+    source           TEXT NOT NULL,
+    event_type       TEXT NOT NULL,
+    status           INTEGER NOT NULL,
+    outcome          TEXT NOT NULL DEFAULT '',
+    response         TEXT NOT NULL,
+    received_at_ms   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_event_id ON deliveries(event_id);
+CREATE INDEX IF NOT EXISTS deliveries_notification_key ON deliveries(notification_key);
+CREATE INDEX IF NOT EXISTS deliveries_received_at ON deliveries(received_at_ms);
+CREATE INDEX IF NOT EXISTS deliveries_correlation_id ON deliveries(correlation_id);
+
+-- The spool: one row per action, delivered in `seq` order per workflow id.
+CREATE TABLE IF NOT EXISTS actions (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id     INTEGER NOT NULL REFERENCES deliveries(id),
+    workflow_id     TEXT NOT NULL,
+    rule            TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    call            TEXT NOT NULL,
+    request_key     TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'done', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    run_id          TEXT,
+    result          TEXT,
+    created_ms      INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS actions_pending ON actions(state, workflow_id, seq);
+CREATE INDEX IF NOT EXISTS actions_due ON actions(state, next_attempt_ms, seq);
+CREATE INDEX IF NOT EXISTS actions_delivery ON actions(delivery_id);
+";

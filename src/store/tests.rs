@@ -1,0 +1,243 @@
+use super::*;
+
+fn rec(event: &str, key: Option<&str>, at: i64) -> DeliveryRecord {
+    DeliveryRecord {
+        event_id: event.into(),
+        notification_key: key.map(str::to_owned),
+        correlation_id: format!("c-{event}"),
+        source: "s".into(),
+        event_type: "git.push".into(),
+        status: 202,
+        outcome: "queued".into(),
+        response: "{}".into(),
+        received_at_ms: at,
+    }
+}
+
+fn action(wf: &str) -> NewAction {
+    NewAction {
+        workflow_id: wf.into(),
+        rule: "r".into(),
+        kind: "start".into(),
+        action: "{}".into(),
+        call: "{}".into(),
+        request_key: "k".into(),
+    }
+}
+
+fn seqs(a: Admission) -> Vec<i64> {
+    match a {
+        Admission::Admitted { seqs, .. } => seqs,
+        Admission::Duplicate(..) => panic!("unexpected duplicate"),
+    }
+}
+
+#[tokio::test]
+async fn remembers_across_reopen_and_matches_either_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let s = Store::open(dir.path()).expect("open");
+        s.admit(rec("e1", Some("sub/1"), 10), vec![action("w")], None, 0)
+            .await
+            .expect("admit");
+    }
+    let s = Store::open(dir.path()).expect("reopen");
+    assert_eq!(s.pending(), 1, "pending count survives a restart");
+    let found = s.find("e1", None).await.expect("find").expect("known");
+    assert_eq!(found.0.correlation_id, "c-e1");
+    assert_eq!(found.1.len(), 1);
+    assert!(
+        s.find("other", Some("sub/1"))
+            .await
+            .expect("find")
+            .is_some()
+    );
+    assert!(
+        s.find("other", Some("sub/2"))
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(matches!(
+        s.admit(rec("e1", Some("sub/9"), 11), vec![action("w")], None, 0)
+            .await
+            .expect("admit"),
+        Admission::Duplicate(..)
+    ));
+    assert_eq!(s.pending(), 1);
+}
+
+#[tokio::test]
+async fn delivers_in_order_per_workflow_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let a = seqs(
+        s.admit(
+            rec("e1", None, 1),
+            vec![action("w1"), action("w2")],
+            None,
+            0,
+        )
+        .await
+        .expect("admit"),
+    );
+    let b = seqs(
+        s.admit(rec("e2", None, 2), vec![action("w1")], None, 0)
+            .await
+            .expect("admit"),
+    );
+    let due: Vec<i64> = s
+        .due(i64::MAX, 10)
+        .await
+        .expect("due")
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(
+        due,
+        vec![a[0], a[1]],
+        "the second w1 action waits for the first"
+    );
+    assert!(!s.is_head(b[0]).await.expect("head"));
+    s.complete(a[0], "started", Some("run".into()))
+        .await
+        .expect("complete");
+    assert!(s.is_head(b[0]).await.expect("head"));
+    let due: Vec<i64> = s
+        .due(i64::MAX, 10)
+        .await
+        .expect("due")
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(due, vec![a[1], b[0]]);
+    assert_eq!(s.pending(), 2);
+}
+
+#[tokio::test]
+async fn failures_back_off_dead_letters_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let a = seqs(
+        s.admit(rec("e1", None, 1), vec![action("w")], None, 0)
+            .await
+            .expect("admit"),
+    );
+    s.fail(a[0], "unavailable".into(), 5_000, false)
+        .await
+        .expect("fail");
+    assert!(
+        s.due(4_999, 10).await.expect("due").is_empty(),
+        "not before its time"
+    );
+    assert_eq!(s.due(5_000, 10).await.expect("due").len(), 1);
+    s.fail(a[0], "InvalidArgument".into(), 0, true)
+        .await
+        .expect("dead");
+    assert_eq!(s.pending(), 0);
+    assert!(s.due(i64::MAX, 10).await.expect("due").is_empty());
+    let dead = s
+        .list(DeliveryFilter {
+            outcome: Some("dead".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].dead, 1);
+    let (_, rows) = s.show(dead[0].id).await.expect("show").expect("exists");
+    assert_eq!(rows[0].state, "dead");
+    assert_eq!(rows[0].attempts, 2);
+    assert_eq!(rows[0].last_error.as_deref(), Some("InvalidArgument"));
+    assert_eq!(s.replay(dead[0].id).await.expect("replay"), 1);
+    assert_eq!(s.pending(), 1);
+    assert_eq!(s.due(0, 10).await.expect("due").len(), 1);
+}
+
+#[tokio::test]
+async fn refuses_when_full_without_storing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    s.admit(
+        rec("e1", None, 1),
+        vec![action("a"), action("b")],
+        Some(2),
+        0,
+    )
+    .await
+    .expect("fits");
+    let err = s
+        .admit(rec("e2", None, 2), vec![action("c")], Some(2), 0)
+        .await
+        .expect_err("full");
+    assert!(matches!(err, StoreError::Full(2)), "{err}");
+    assert!(
+        s.find("e2", None).await.expect("find").is_none(),
+        "nothing kept"
+    );
+    // Deliveries without actions (ignored) are still remembered.
+    s.admit(rec("e3", None, 3), vec![], Some(2), 0)
+        .await
+        .expect("no actions fit");
+}
+
+#[tokio::test]
+async fn prunes_only_finished_old_deliveries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    s.admit(rec("old-ignored", None, 1_000), vec![], None, 0)
+        .await
+        .expect("admit");
+    let done = seqs(
+        s.admit(rec("old-done", None, 1_000), vec![action("w1")], None, 0)
+            .await
+            .expect("admit"),
+    );
+    s.complete(done[0], "started", None)
+        .await
+        .expect("complete");
+    s.admit(rec("old-pending", None, 1_000), vec![action("w2")], None, 0)
+        .await
+        .expect("admit");
+    s.admit(rec("new", None, 5_000), vec![], None, 0)
+        .await
+        .expect("admit");
+    let cutoff = UNIX_EPOCH + Duration::from_millis(2_000);
+    assert_eq!(s.prune(cutoff).await.expect("prune"), 2);
+    assert!(
+        s.find("old-pending", None).await.expect("find").is_some(),
+        "pending work is kept"
+    );
+    assert!(s.find("old-done", None).await.expect("find").is_none());
+    assert_eq!(s.count().await.expect("count"), 2);
+}
+
+#[tokio::test]
+async fn concurrent_admissions_share_commits_and_all_survive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.admit(
+                rec(&format!("e{i}"), None, i),
+                vec![action(&format!("w{i}"))],
+                None,
+                0,
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        assert!(matches!(
+            t.await.expect("join").expect("admit"),
+            Admission::Admitted { .. }
+        ));
+    }
+    drop(s);
+    let s = Store::open(dir.path()).expect("reopen");
+    assert_eq!(s.pending(), 200);
+    assert_eq!(s.stats().await.expect("stats").pending, 200);
+}

@@ -1,0 +1,99 @@
+//! The store's single writer thread and its group commit.
+//!
+//! Every operation is a job sent to one thread that owns the SQLite
+//! connection. The thread takes all jobs waiting (up to a batch limit), runs
+//! each inside its own savepoint of one transaction, commits once (one
+//! fsync), and only then answers each caller. Concurrent deliveries thus
+//! share fsyncs instead of paying one each.
+
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::StoreError;
+
+/// One unit of work for the writer.
+pub(super) trait Job: Send {
+    /// Runs inside the batch transaction; `false` if it failed (its
+    /// savepoint was rolled back, the batch goes on).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Called after the batch committed (or failed to).
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+/// A closure job with a reply channel.
+pub(super) struct Call<T, F> {
+    pub f: Option<F>,
+    pub out: Option<rusqlite::Result<T>>,
+    pub reply: Option<oneshot::Sender<Result<T, StoreError>>>,
+}
+
+impl<T, F> Job for Call<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else { return false };
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            self.out = Some(Err(e));
+            return false;
+        }
+        let result = f(conn);
+        let ok = result.is_ok();
+        let end = if ok {
+            conn.execute_batch("RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        self.out = Some(match (result, end) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        });
+        ok
+    }
+
+    fn finish(mut self: Box<Self>, committed: Result<(), String>) {
+        let result = match (self.out.take(), committed) {
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (Some(Err(e)), _) => Err(StoreError::from(e)),
+            (Some(Ok(_)), Err(m)) => Err(StoreError::Commit(m)),
+            (None, _) => Err(StoreError::Task("job never ran".into())),
+        };
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Runs jobs until every sender is gone.
+pub(super) fn run(conn: Connection, rx: Receiver<Box<dyn Job>>, max_batch: usize) {
+    loop {
+        let Ok(first) = rx.recv() else { return };
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let msg = e.to_string();
+            for job in batch {
+                job.finish(Err(msg.clone()));
+            }
+            continue;
+        }
+        for job in &mut batch {
+            job.run(&conn);
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for job in batch {
+            job.finish(committed.clone());
+        }
+    }
+}
