@@ -14,28 +14,33 @@ use serde_json::json;
 use super::AppState;
 use crate::store::DeliveryFilter;
 
-fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// `None` when the request carries the admin token, else the refusal.
+fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let Some(token) = &state.config.admin_token else {
-        return Err((
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "the admin API is off; set admin.token"})),
-        )
-            .into_response());
+        return Some(
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "the admin API is off; set admin.token"})),
+            )
+                .into_response(),
+        );
     };
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
     match presented {
-        Some(p) if token.matches(p) => Ok(()),
-        _ => Err((
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                "Bearer realm=\"ado-temporal-bridge admin\"",
-            )],
-            Json(json!({"error": "admin token required"})),
-        )
-            .into_response()),
+        Some(p) if token.matches(p) => None,
+        _ => Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    "Bearer realm=\"ado-temporal-bridge admin\"",
+                )],
+                Json(json!({"error": "admin token required"})),
+            )
+                .into_response(),
+        ),
     }
 }
 
@@ -64,7 +69,7 @@ pub async fn list(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    if let Err(r) = authorized(&state, &headers) {
+    if let Some(r) = refusal(&state, &headers) {
         return r;
     }
     let filter = DeliveryFilter {
@@ -86,7 +91,7 @@ pub async fn show(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Err(r) = authorized(&state, &headers) {
+    if let Some(r) = refusal(&state, &headers) {
         return r;
     }
     match state.bridge.store.show(id).await {
@@ -114,7 +119,7 @@ pub async fn replay(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Err(r) = authorized(&state, &headers) {
+    if let Some(r) = refusal(&state, &headers) {
         return r;
     }
     match state.bridge.store.replay(id).await {

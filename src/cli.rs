@@ -49,4 +49,65 @@ pub enum Command {
         #[arg(required = true)]
         payloads: Vec<PathBuf>,
     },
+    /// The delivery log in `dataDir`: list, show, replay dead letters.
+    ///
+    /// Works beside a running bridge (the store allows concurrent readers);
+    /// a replay is picked up by the running bridge's dispatcher.
+    Deliveries {
+        /// Configuration file (for `dataDir`).
+        #[arg(
+            long,
+            short,
+            env = "BRIDGE_CONFIG",
+            default_value = "bridge.yaml",
+            global = true
+        )]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        command: DeliveriesCommand,
+    },
+}
+
+/// `deliveries` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// Newest deliveries first.
+    ///
+    /// Example: ado-temporal-bridge deliveries list --outcome dead
+    List {
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only this event type.
+        #[arg(long)]
+        event_type: Option<String>,
+        /// Only this outcome (accepted, queued, ignored, failed, duplicate),
+        /// or `dead` for deliveries with dead-lettered actions.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only this correlation id.
+        #[arg(long)]
+        correlation_id: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One delivery: the answer given and each action's state.
+    ///
+    /// Example: ado-temporal-bridge deliveries show 42
+    Show {
+        /// Delivery id (from `list`).
+        id: i64,
+    },
+    /// Send a delivery's dead-lettered actions again.
+    ///
+    /// Example: ado-temporal-bridge deliveries replay 42
+    Replay {
+        /// Delivery id (from `list`).
+        id: i64,
+    },
 }

@@ -9,8 +9,10 @@
 //! - [`mapping`]: rule files, CEL, templates; pure evaluation.
 //! - [`store`]: the bridge's own durable state (redelivery memory).
 //! - [`temporal`]: the only module that knows the Temporal client.
-//! - [`telemetry`]: logging.
-//! - [`config`], [`startup`]: configuration and wiring.
+//! - [`telemetry`] logs.
+//! - [`config`] and [`startup`] read the configuration and wire it up;
+//!   [`dispatch`] delivers the spool; [`tools`] and [`cli`] are the
+//!   offline commands.
 
 pub mod ado;
 pub mod cli;

@@ -40,29 +40,34 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        cli::Command::Check { config } => match ado_temporal_bridge::tools::check(&config) {
-            Ok(summary) => {
-                println!("{summary}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(EXIT_CONFIG)
-            }
-        },
+        cli::Command::Check { config } => {
+            report(ado_temporal_bridge::tools::check(&config), EXIT_CONFIG)
+        }
         cli::Command::Test {
             config,
             source,
             payloads,
-        } => match ado_temporal_bridge::tools::dry_run(&config, source.as_deref(), &payloads) {
-            Ok(out) => {
-                println!("{out}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(EXIT_CONFIG)
-            }
-        },
+        } => report(
+            ado_temporal_bridge::tools::dry_run(&config, source.as_deref(), &payloads),
+            EXIT_CONFIG,
+        ),
+        cli::Command::Deliveries { config, command } => report(
+            ado_temporal_bridge::tools::deliveries(&config, command).await,
+            1,
+        ),
+    }
+}
+
+/// Prints a tool's output, or its error and exits with `code`.
+fn report(result: anyhow::Result<String>, code: u8) -> ExitCode {
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(code)
+        }
     }
 }

@@ -7,9 +7,11 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     ado::{self, Envelope, KNOWN_EVENT_TYPES},
+    cli::DeliveriesCommand,
     config::Config,
     correlation,
     mapping::{EventPattern, RuleSet, Variables},
+    store::{DeliveryFilter, Store},
 };
 
 /// Validates the configuration and rules; returns a summary, with warnings.
@@ -87,4 +89,99 @@ pub fn dry_run(
         }));
     }
     Ok(serde_json::to_string_pretty(&Value::Array(results))?)
+}
+
+/// `deliveries list|show|replay` against the store in the config's `dataDir`.
+pub async fn deliveries(config_path: &Path, command: DeliveriesCommand) -> anyhow::Result<String> {
+    let config = Config::load(config_path)?;
+    let store = Store::open(&config.data_dir).with_context(|| {
+        format!(
+            "opening the delivery store in {}",
+            config.data_dir.display()
+        )
+    })?;
+    match command {
+        DeliveriesCommand::List {
+            source,
+            event_type,
+            outcome,
+            correlation_id,
+            limit,
+            json,
+        } => {
+            let rows = store
+                .list(DeliveryFilter {
+                    source,
+                    event_type,
+                    outcome,
+                    correlation_id,
+                    limit,
+                })
+                .await?;
+            if json {
+                return Ok(serde_json::to_string_pretty(&rows)?);
+            }
+            let mut out = format!(
+                "{:>6}  {:<24}  {:<10}  {:<48}  {:<10}  {:>7}  {:>4}  {:>4}  {}",
+                "ID",
+                "RECEIVED (UTC)",
+                "SOURCE",
+                "EVENT TYPE",
+                "OUTCOME",
+                "PENDING",
+                "DONE",
+                "DEAD",
+                "CORRELATION ID"
+            );
+            for r in rows {
+                out.push_str(&format!(
+                    "\n{:>6}  {:<24}  {:<10}  {:<48}  {:<10}  {:>7}  {:>4}  {:>4}  {}",
+                    r.id,
+                    format_ms(r.received_at_ms),
+                    r.source,
+                    r.event_type,
+                    r.outcome,
+                    r.pending,
+                    r.done,
+                    r.dead,
+                    r.correlation_id
+                ));
+            }
+            Ok(out)
+        }
+        DeliveriesCommand::Show { id } => {
+            let (rec, actions) = store
+                .show(id)
+                .await?
+                .with_context(|| format!("no delivery {id}"))?;
+            Ok(serde_json::to_string_pretty(&json!({
+                "id": id,
+                "received": format_ms(rec.received_at_ms),
+                "source": rec.source,
+                "eventType": rec.event_type,
+                "eventId": rec.event_id,
+                "correlationId": rec.correlation_id,
+                "status": rec.status,
+                "outcome": rec.outcome,
+                "response": serde_json::from_str::<Value>(&rec.response).unwrap_or_default(),
+                "actions": actions,
+            }))?)
+        }
+        DeliveriesCommand::Replay { id } => {
+            let n = store.replay(id).await?;
+            Ok(format!(
+                "delivery {id}: {n} dead-lettered action(s) queued again"
+            ))
+        }
+    }
+}
+
+fn format_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }

@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn missing_or_bad_variables_are_errors_naming_them() {
-        let err = expand_with("${NOPE}", lookup).unwrap_err();
+        let err = expand_with("${NOPE}", lookup).expect_err("unset");
         assert!(err.contains("NOPE"), "{err}");
         assert!(expand_with("${A", lookup).is_err());
         assert!(expand_with("${A-B}", lookup).is_err());

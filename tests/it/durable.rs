@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::{
-    ADMIN_TOKEN, OwnDevServer, TestApp, eventually, fixture, free_port, shipped_mappings,
-    temporal_client, workflow,
+    ADMIN_TOKEN, OwnDevServer, TestApp, eventually, fixture, free_port, push_event,
+    shipped_mappings, temporal_client, workflow,
 };
 
 fn build_event(n: usize, result: &str) -> Value {
@@ -15,16 +15,6 @@ fn build_event(n: usize, result: &str) -> Value {
     b["notificationId"] = json!(9000 + n);
     b["resource"]["result"] = json!(result);
     b
-}
-
-fn push_event(n: usize) -> Value {
-    let mut p = fixture("git.push.json");
-    let sha = format!("{n:040x}");
-    p["id"] = json!(format!("5e1f0c77-0000-4000-8000-{n:012}"));
-    p["notificationId"] = json!(100_000 + n);
-    p["resource"]["refUpdates"][0]["newObjectId"] = json!(sha);
-    p["resource"]["commits"][0]["commitId"] = json!(sha);
-    p
 }
 
 #[tokio::test]

@@ -64,6 +64,8 @@ pub fn dev_server() -> &'static DevServer {
              while kill -0 {pid} 2>/dev/null && kill -0 $T 2>/dev/null; do sleep 0.5; done; kill $T 2>/dev/null; wait $T",
             pid = std::process::id()
         );
+        // Never waited on: the watchdog outlives this process on purpose.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -206,7 +208,7 @@ impl TestApp {
         let addr = app.local_addr().expect("bound");
         let token = shutdown.clone();
         tokio::spawn(async move { app.run(token).await });
-        let t = Self {
+        Self {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             namespace,
@@ -215,8 +217,7 @@ impl TestApp {
             shutdown,
             _tmp: None,
             config_path: config_path.to_owned(),
-        };
-        t
+        }
     }
 
     /// Stops this instance and starts a new one on the same data directory.
@@ -490,4 +491,16 @@ pub async fn workflow(client: &Client, workflow_id: &str) -> Option<WorkflowFact
         }
         token = resp.next_page_token;
     }
+}
+
+/// A distinct push to main: commit `n` (as a 40-hex sha), its own event and
+/// notification ids. `n` must not be 0 (an all-zero sha is a deleted ref).
+pub fn push_event(n: usize) -> Value {
+    let mut p = fixture("git.push.json");
+    let sha = format!("{n:040x}");
+    p["id"] = serde_json::json!(format!("5e1f0c77-0000-4000-8000-{n:012}"));
+    p["notificationId"] = serde_json::json!(100_000 + n);
+    p["resource"]["refUpdates"][0]["newObjectId"] = serde_json::json!(sha);
+    p["resource"]["commits"][0]["commitId"] = serde_json::json!(sha);
+    p
 }
