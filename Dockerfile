@@ -64,7 +64,7 @@ COPY --from=builder --chown=65532:65532 /out/data /var/lib/ado-temporal-bridge
 
 USER 65532:65532
 VOLUME ["/var/lib/ado-temporal-bridge"]
-# 8080: webhooks, /healthz, /readyz.  9090: admin API and /metrics (adminListen).
+# 8080: webhooks, /healthz, /readyz.  9090: admin API, /healthz, /readyz (adminListen).
 EXPOSE 8080 9090
 
 ENTRYPOINT ["/usr/local/bin/ado-temporal-bridge"]

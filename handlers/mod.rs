@@ -79,6 +79,29 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 .to_owned();
             tracing::debug_span!("http.request", http.request.method = %req.method(), http.route = %route)
         }))
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::custom(panic_response))
+        // Outermost, so the timeout's and the panic handler's answers get it too.
+        .layer(axum::middleware::map_response(retry_after_on_503))
         .with_state(state)
+}
+
+/// Every 503 tells ADO when to retry, including the request timeout's.
+async fn retry_after_on_503(mut resp: axum::response::Response) -> axum::response::Response {
+    if resp.status() == http::StatusCode::SERVICE_UNAVAILABLE
+        && !resp.headers().contains_key(http::header::RETRY_AFTER)
+    {
+        resp.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(crate::pipeline::RETRY_AFTER_SECS),
+        );
+    }
+    resp
+}
+
+/// A bug must not put the ADO subscription on probation: answer 503 (ADO
+/// retries) rather than 500, and say nothing about the cause.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a request handler panicked; answered 503");
+    let body = axum::Json(serde_json::json!({"outcome": "unavailable", "reason": "internal error; retry later"}));
+    axum::response::IntoResponse::into_response((http::StatusCode::SERVICE_UNAVAILABLE, body))
 }

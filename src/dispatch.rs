@@ -36,7 +36,7 @@ pub struct Dispatcher {
 
 /// Marks an action as being attempted; released on drop, also when the
 /// attempt is abandoned mid-call.
-struct Claim {
+pub(crate) struct Claim {
     dispatcher: Arc<Dispatcher>,
     seq: i64,
 }
@@ -71,7 +71,8 @@ impl Dispatcher {
         self.wake.notify_one();
     }
 
-    fn claim(self: &Arc<Self>, seq: i64) -> Option<Claim> {
+    /// Claims an action for one attempt; `None` if someone else has it.
+    pub(crate) fn claim(self: &Arc<Self>, seq: i64) -> Option<Claim> {
         let inserted = self.claims.lock().ok()?.insert(seq);
         // Build the claim only after the lock is released: dropping one
         // takes the lock again.

@@ -290,7 +290,11 @@ impl Bridge {
         if !delivery.dry_run {
             match self
                 .store
-                .find(&envelope.id, envelope.notification_key().as_deref())
+                .find(
+                    &envelope.id,
+                    &delivery.source,
+                    envelope.notification_key().as_deref(),
+                )
                 .await
             {
                 Ok(Some((earlier, rows))) => {
@@ -565,6 +569,11 @@ impl Bridge {
                 if !heads[i] || earlier_same_wf_pending {
                     break;
                 }
+                // The dispatcher skips claimed actions, so an action is never
+                // sent twice at once.
+                let Some(_claim) = self.dispatcher.claim(seqs[i]) else {
+                    break;
+                };
                 let span = tracing::info_span!("temporal.action", rule = %action.rule, action = action.kind.as_str(), workflow.id = %action.workflow_id);
                 let result = self
                     .dispatcher
@@ -585,6 +594,9 @@ impl Bridge {
             .unwrap_or(0);
         let all_done =
             done == evaluation.actions.len() && report.actions.iter().all(|a| a.status.is_some());
+        if evaluation.has_errors() {
+            report.reason = Some("some rules failed to evaluate; see rules".into());
+        }
         let status = if all_done {
             report.outcome = Outcome::Accepted;
             200

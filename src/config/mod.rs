@@ -97,7 +97,7 @@ pub struct TemporalFile {
     /// Namespace for all workflows.
     pub namespace: Option<Env<String>>,
     /// API key (Temporal Cloud); implies TLS.
-    pub api_key: Option<Env<String>>,
+    pub api_key: Option<Env<Secret>>,
     /// File holding the API key.
     pub api_key_file: Option<Env<PathBuf>>,
     /// TLS to Temporal.
@@ -181,7 +181,7 @@ pub struct SpoolFile {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AdminFile {
     /// Bearer token for the admin API.
-    pub token: Option<Env<String>>,
+    pub token: Option<Env<Secret>>,
     /// File holding the bearer token.
     pub token_file: Option<Env<PathBuf>>,
 }
@@ -201,7 +201,7 @@ pub struct BasicFile {
     /// Expected user name.
     pub username: Env<String>,
     /// Expected password.
-    pub password: Option<Env<String>>,
+    pub password: Option<Env<Secret>>,
     /// File holding the expected password (e.g. a Key Vault CSI mount).
     pub password_file: Option<Env<PathBuf>>,
 }
@@ -548,11 +548,17 @@ impl Config {
         if spool.max_pending < 1 {
             return Err(invalid("spool.maxPending", "must be at least 1".into()));
         }
+        if spool.fast_path_wait >= limits.request_timeout {
+            return Err(invalid(
+                "spool.fastPathWait",
+                "must be shorter than limits.requestTimeout".into(),
+            ));
+        }
         if spool.max_attempts < 1 {
             return Err(invalid("spool.maxAttempts", "must be at least 1".into()));
         }
         let admin_token = match (file.admin.token, file.admin.token_file) {
-            (Some(Env(t)), None) => Some(t),
+            (Some(Env(t)), None) => Some(t.expose().to_owned()),
             (None, Some(Env(f))) => {
                 let f = resolve(f);
                 Some(
@@ -620,7 +626,7 @@ fn basic_credentials(
         return Err("username must be non-empty and contain no ':'".into());
     }
     let password = match (b.password, b.password_file) {
-        (Some(Env(p)), None) => p,
+        (Some(Env(p)), None) => p.expose().to_owned(),
         (None, Some(Env(file))) => {
             let file = resolve(file);
             std::fs::read_to_string(&file)
@@ -656,7 +662,7 @@ fn temporal_config(
     }
     let api_key = match (getenv("TEMPORAL_API_KEY"), file.api_key, file.api_key_file) {
         (Some(k), _, _) => Some(k),
-        (None, Some(Env(k)), None) => Some(k),
+        (None, Some(Env(k)), None) => Some(k.expose().to_owned()),
         (None, None, Some(Env(f))) => {
             let f = resolve(f);
             Some(

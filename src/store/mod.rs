@@ -22,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use writer::{Call, Job};
+use writer::{Call, Job, Pending};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -268,17 +268,20 @@ fn actions_of(c: &Connection, delivery_id: i64) -> rusqlite::Result<Vec<ActionRo
     rows.collect()
 }
 
+/// An earlier delivery of the same notification, or of the same event
+/// through the same source (another source may have rules of its own).
 fn find_in(
     c: &Connection,
     event_id: &str,
+    source: &str,
     key: Option<&str>,
 ) -> rusqlite::Result<Option<(i64, DeliveryRecord)>> {
     c.prepare_cached(&format!(
         "SELECT id, {DELIVERY_COLUMNS} FROM deliveries
-         WHERE event_id = ?1 OR (?2 IS NOT NULL AND notification_key = ?2)
+         WHERE (event_id = ?1 AND source = ?3) OR (?2 IS NOT NULL AND notification_key = ?2)
          ORDER BY id LIMIT 1"
     ))?
-    .query_row(params![event_id, key], |r| {
+    .query_row(params![event_id, key, source], |r| {
         let id: i64 = r.get(0)?;
         let rec = DeliveryRecord {
             event_id: r.get(1)?,
@@ -322,23 +325,31 @@ impl Store {
         )?;
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let max_batch = if options.group_commit { 512 } else { 1 };
+        let pending = Arc::new(AtomicI64::new(pending));
+        let counter = Arc::clone(&pending);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(conn, rx, max_batch))
+            .spawn(move || writer::run(conn, rx, max_batch, counter))
             .map_err(|source| StoreError::Io {
                 path: data_dir.to_owned(),
                 source,
             })?;
-        Ok(Self {
-            tx,
-            pending: Arc::new(AtomicI64::new(pending)),
-        })
+        Ok(Self { tx, pending })
     }
 
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.call_counted(move |c, _| f(c)).await
+    }
+
+    /// Like `call` for operations that change the number of pending actions.
+    async fn call_counted<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Pending) -> rusqlite::Result<T> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let job: Box<dyn Job> = Box::new(Call {
@@ -362,14 +373,18 @@ impl Store {
     pub async fn find(
         &self,
         event_id: &str,
+        source: &str,
         notification_key: Option<&str>,
     ) -> Result<Option<(DeliveryRecord, Vec<ActionRow>)>, StoreError> {
         let event_id = event_id.to_owned();
+        let source = source.to_owned();
         let key = notification_key.map(str::to_owned);
-        self.call(move |c| match find_in(c, &event_id, key.as_deref())? {
-            Some((id, rec)) => Ok(Some((rec, actions_of(c, id)?))),
-            None => Ok(None),
-        })
+        self.call(
+            move |c| match find_in(c, &event_id, &source, key.as_deref())? {
+                Some((id, rec)) => Ok(Some((rec, actions_of(c, id)?))),
+                None => Ok(None),
+            },
+        )
         .await
     }
 
@@ -385,19 +400,18 @@ impl Store {
         max_pending: Option<i64>,
         first_attempt_ms: i64,
     ) -> Result<Admission, StoreError> {
-        let pending = Arc::clone(&self.pending);
         let n = i64::try_from(actions.len()).unwrap_or(i64::MAX);
         let admission = self
-            .call(move |c| {
-                if let Some((id, earlier)) = find_in(c, &rec.event_id, rec.notification_key.as_deref())? {
+            .call_counted(move |c, pending| {
+                if let Some((id, earlier)) = find_in(c, &rec.event_id, &rec.source, rec.notification_key.as_deref())? {
                     let rows = actions_of(c, id)?;
                     return Ok(Err(Admission::Duplicate(earlier, rows)));
                 }
-                if let Some(max) = max_pending {
-                    let now_pending = pending.load(Ordering::Acquire);
-                    if n > 0 && now_pending + n > max {
-                        return Ok(Ok(Err(now_pending)));
-                    }
+                if let Some(max) = max_pending
+                    && n > 0
+                    && pending.now + n > max
+                {
+                    return Ok(Ok(Err(pending.now)));
                 }
                 c.prepare_cached(&format!(
                     "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -417,7 +431,7 @@ impl Store {
                 let mut heads = Vec::with_capacity(actions.len());
                 {
                     let mut busy = c.prepare_cached(
-                        "SELECT NOT EXISTS (SELECT 1 FROM actions WHERE state = 'pending' AND workflow_id = ?1)",
+                        "SELECT NOT EXISTS (SELECT 1 FROM actions WHERE state IN ('pending', 'dead') AND workflow_id = ?1)",
                     )?;
                     for a in &actions {
                         heads.push(busy.query_row(params![a.workflow_id], |r| r.get::<_, bool>(0))?);
@@ -442,21 +456,21 @@ impl Store {
                     ])?;
                     seqs.push(c.last_insert_rowid());
                 }
+                pending.delta = n;
                 Ok(Ok(Ok(Admission::Admitted { delivery_id, seqs, heads })))
             })
             .await?;
         match admission {
             Err(dup) => Ok(dup),
             Ok(Err(now_pending)) => Err(StoreError::Full(now_pending)),
-            Ok(Ok(admitted)) => {
-                self.pending.fetch_add(n, Ordering::AcqRel);
-                Ok(admitted)
-            }
+            Ok(Ok(admitted)) => Ok(admitted),
         }
     }
 
     /// Pending actions that may go now: the oldest pending action of each
-    /// workflow id, if its next attempt is due. At most `limit`.
+    /// workflow id, if its next attempt is due and no older action of that
+    /// workflow id is dead-lettered (a signal must not overtake the start it
+    /// follows; replaying the dead letter unblocks the rest). At most `limit`.
     pub async fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<ActionRow>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.call(move |c| {
@@ -464,7 +478,7 @@ impl Store {
                 "SELECT {ACTION_COLUMNS} FROM actions a
                  WHERE a.state = 'pending' AND a.next_attempt_ms <= ?1
                    AND NOT EXISTS (SELECT 1 FROM actions b
-                                   WHERE b.state = 'pending' AND b.workflow_id = a.workflow_id AND b.seq < a.seq)
+                                   WHERE b.state IN ('pending', 'dead') AND b.workflow_id = a.workflow_id AND b.seq < a.seq)
                  ORDER BY a.next_attempt_ms, a.seq LIMIT ?2"
             ))?;
             let rows = stmt.query_map(params![now_ms, limit], action_row)?;
@@ -478,7 +492,7 @@ impl Store {
         self.call(move |c| {
             c.prepare_cached(
                 "SELECT NOT EXISTS (SELECT 1 FROM actions b, actions a
-                                    WHERE a.seq = ?1 AND b.state = 'pending'
+                                    WHERE a.seq = ?1 AND b.state IN ('pending', 'dead')
                                       AND b.workflow_id = a.workflow_id AND b.seq < a.seq)",
             )?
             .query_row(params![seq], |r| r.get(0))
@@ -495,19 +509,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let result = result.to_owned();
         let now = unix_ms(SystemTime::now());
-        let changed = self
-            .call(move |c| {
-                c.prepare_cached(
+        self.call_counted(move |c, pending| {
+            let changed = c
+                .prepare_cached(
                     "UPDATE actions SET state = 'done', result = ?2, run_id = ?3, attempts = attempts + 1,
                      last_error = NULL, updated_ms = ?4 WHERE seq = ?1 AND state = 'pending'",
                 )?
-                .execute(params![seq, result, run_id, now])
-            })
-            .await?;
-        if changed > 0 {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
-        }
-        Ok(())
+                .execute(params![seq, result, run_id, now])?;
+            pending.delta = -i64::try_from(changed).unwrap_or(0);
+            Ok(())
+        })
+        .await
     }
 
     /// Records a failed attempt; the action goes again at `next_attempt_ms`,
@@ -521,26 +533,26 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = unix_ms(SystemTime::now());
         let state = if dead { "dead" } else { "pending" };
-        let changed = self
-            .call(move |c| {
-                c.prepare_cached(
+        self.call_counted(move |c, pending| {
+            let changed = c
+                .prepare_cached(
                     "UPDATE actions SET state = ?2, attempts = attempts + 1, last_error = ?3,
                      next_attempt_ms = ?4, updated_ms = ?5 WHERE seq = ?1 AND state = 'pending'",
                 )?
-                .execute(params![seq, state, error, next_attempt_ms, now])
-            })
-            .await?;
-        if dead && changed > 0 {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
-        }
-        Ok(())
+                .execute(params![seq, state, error, next_attempt_ms, now])?;
+            if dead {
+                pending.delta = -i64::try_from(changed).unwrap_or(0);
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Makes every pending action due now (after Temporal came back).
     pub async fn wake_all(&self) -> Result<usize, StoreError> {
         self.call(|c| {
             c.execute(
-                "UPDATE actions SET next_attempt_ms = 0 WHERE state = 'pending' AND next_attempt_ms > 0",
+                "UPDATE actions SET next_attempt_ms = 0 WHERE state = 'pending' AND attempts > 0 AND next_attempt_ms > 0",
                 [],
             )
         })
@@ -550,18 +562,16 @@ impl Store {
     /// Puts a delivery's dead-lettered actions back in the spool; returns how many.
     pub async fn replay(&self, delivery_id: i64) -> Result<usize, StoreError> {
         let now = unix_ms(SystemTime::now());
-        let n = self
-            .call(move |c| {
-                c.execute(
-                    "UPDATE actions SET state = 'pending', attempts = 0, next_attempt_ms = 0, updated_ms = ?2
-                     WHERE delivery_id = ?1 AND state = 'dead'",
-                    params![delivery_id, now],
-                )
-            })
-            .await?;
-        self.pending
-            .fetch_add(i64::try_from(n).unwrap_or(0), Ordering::AcqRel);
-        Ok(n)
+        self.call_counted(move |c, pending| {
+            let n = c.execute(
+                "UPDATE actions SET state = 'pending', attempts = 0, next_attempt_ms = 0, updated_ms = ?2
+                 WHERE delivery_id = ?1 AND state = 'dead'",
+                params![delivery_id, now],
+            )?;
+            pending.delta = i64::try_from(n).unwrap_or(0);
+            Ok(n)
+        })
+        .await
     }
 
     /// The delivery log, newest first.

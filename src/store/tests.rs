@@ -43,17 +43,17 @@ async fn remembers_across_reopen_and_matches_either_key() {
     }
     let s = Store::open(dir.path()).expect("reopen");
     assert_eq!(s.pending(), 1, "pending count survives a restart");
-    let found = s.find("e1", None).await.expect("find").expect("known");
+    let found = s.find("e1", "s", None).await.expect("find").expect("known");
     assert_eq!(found.0.correlation_id, "c-e1");
     assert_eq!(found.1.len(), 1);
     assert!(
-        s.find("other", Some("sub/1"))
+        s.find("other", "s", Some("sub/1"))
             .await
             .expect("find")
             .is_some()
     );
     assert!(
-        s.find("other", Some("sub/2"))
+        s.find("other", "s", Some("sub/2"))
             .await
             .expect("find")
             .is_none()
@@ -173,7 +173,7 @@ async fn refuses_when_full_without_storing() {
         .expect_err("full");
     assert!(matches!(err, StoreError::Full(2)), "{err}");
     assert!(
-        s.find("e2", None).await.expect("find").is_none(),
+        s.find("e2", "s", None).await.expect("find").is_none(),
         "nothing kept"
     );
     // Deliveries without actions (ignored) are still remembered.
@@ -206,10 +206,13 @@ async fn prunes_only_finished_old_deliveries() {
     let cutoff = UNIX_EPOCH + Duration::from_millis(2_000);
     assert_eq!(s.prune(cutoff).await.expect("prune"), 2);
     assert!(
-        s.find("old-pending", None).await.expect("find").is_some(),
+        s.find("old-pending", "s", None)
+            .await
+            .expect("find")
+            .is_some(),
         "pending work is kept"
     );
-    assert!(s.find("old-done", None).await.expect("find").is_none());
+    assert!(s.find("old-done", "s", None).await.expect("find").is_none());
     assert_eq!(s.count().await.expect("count"), 2);
 }
 
@@ -240,4 +243,60 @@ async fn concurrent_admissions_share_commits_and_all_survive() {
     let s = Store::open(dir.path()).expect("reopen");
     assert_eq!(s.pending(), 200);
     assert_eq!(s.stats().await.expect("stats").pending, 200);
+}
+
+#[tokio::test]
+async fn the_pending_count_follows_the_database_when_callers_give_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let mut seqs_all = Vec::new();
+    for i in 0..20 {
+        seqs_all.extend(seqs(
+            s.admit(rec(&format!("e{i}"), None, i), vec![action(&format!("w{i}"))], None, 0)
+                .await
+                .expect("admit"),
+        ));
+    }
+    // Callers that stop waiting right after sending (a timed-out fast path,
+    // a dropped request): the work is still done, and counted.
+    for (i, seq) in seqs_all.iter().enumerate() {
+        let fut = s.complete(*seq, "started", None);
+        let _ = tokio::time::timeout(Duration::ZERO, fut).await;
+        if i % 2 == 0 {
+            let admit = s.admit(rec(&format!("x{i}"), None, 0), vec![action("wx")], None, 0);
+            let _ = tokio::time::timeout(Duration::ZERO, admit).await;
+        }
+    }
+    // Jobs run in order: once this answers, the abandoned ones have run.
+    let stats = s.stats().await.expect("stats");
+    assert_eq!(stats.pending, 10);
+    assert_eq!(s.pending(), stats.pending);
+}
+
+#[tokio::test]
+async fn a_dead_letter_blocks_later_actions_of_its_workflow_until_replayed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let start = seqs(s.admit(rec("e1", None, 1), vec![action("w")], None, 0).await.expect("admit"));
+    s.fail(start[0], "InvalidArgument".into(), 0, true).await.expect("dead");
+    let admitted = s.admit(rec("e2", None, 2), vec![action("w"), action("other")], None, 0).await.expect("admit");
+    let Admission::Admitted { seqs: later, heads, .. } = admitted else { panic!("duplicate") };
+    assert_eq!(heads, vec![false, true], "the signal may not overtake its dead start");
+    let due: Vec<i64> = s.due(i64::MAX, 10).await.expect("due").iter().map(|r| r.seq).collect();
+    assert_eq!(due, vec![later[1]]);
+    let summaries = s.list(DeliveryFilter { limit: 10, ..Default::default() }).await.expect("list");
+    let first = summaries.iter().find(|d| d.event_id == "e1").expect("listed");
+    s.replay(first.id).await.expect("replay");
+    let due: Vec<i64> = s.due(i64::MAX, 10).await.expect("due").iter().map(|r| r.seq).collect();
+    assert_eq!(due, vec![start[0], later[1]], "replayed start first; its successor waits for it");
+}
+
+#[tokio::test]
+async fn the_same_event_from_another_source_is_not_a_duplicate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    s.admit(rec("e1", Some("sub/1"), 1), vec![], None, 0).await.expect("admit");
+    assert!(s.find("e1", "s", None).await.expect("find").is_some());
+    assert!(s.find("e1", "another-source", None).await.expect("find").is_none());
+    assert!(s.find("e1", "another-source", Some("sub/1")).await.expect("find").is_some(), "same notification");
 }

@@ -6,18 +6,33 @@
 //! fsync), and only then answers each caller. Concurrent deliveries thus
 //! share fsyncs instead of paying one each.
 
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
+    mpsc::{Receiver, TryRecvError},
+};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::StoreError;
 
+/// The pending-action count as a job sees it, and the change it makes.
+/// Changes are applied to the shared count by the writer, after the commit,
+/// so the count follows the database even when a caller stops waiting.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    /// Pending actions, including changes of earlier jobs in this batch.
+    pub now: i64,
+    /// This job's change.
+    pub delta: i64,
+}
+
 /// One unit of work for the writer.
 pub(super) trait Job: Send {
     /// Runs inside the batch transaction; `false` if it failed (its
     /// savepoint was rolled back, the batch goes on).
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &Connection, pending: &mut Pending) -> bool;
     /// Called after the batch committed (or failed to).
     fn finish(self: Box<Self>, committed: Result<(), String>);
 }
@@ -32,15 +47,15 @@ pub(super) struct Call<T, F> {
 impl<T, F> Job for Call<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
+    F: FnOnce(&Connection, &mut Pending) -> rusqlite::Result<T> + Send,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Connection, pending: &mut Pending) -> bool {
         let Some(f) = self.f.take() else { return false };
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
             self.out = Some(Err(e));
             return false;
         }
-        let result = f(conn);
+        let result = f(conn, pending);
         let ok = result.is_ok();
         let end = if ok {
             conn.execute_batch("RELEASE job")
@@ -67,8 +82,14 @@ where
     }
 }
 
-/// Runs jobs until every sender is gone.
-pub(super) fn run(conn: Connection, rx: Receiver<Box<dyn Job>>, max_batch: usize) {
+/// Runs jobs until every sender is gone, keeping `pending` in step with
+/// what is committed.
+pub(super) fn run(
+    conn: Connection,
+    rx: Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    pending: Arc<AtomicI64>,
+) {
     loop {
         let Ok(first) = rx.recv() else { return };
         let mut batch = vec![first];
@@ -85,12 +106,35 @@ pub(super) fn run(conn: Connection, rx: Receiver<Box<dyn Job>>, max_batch: usize
             }
             continue;
         }
+        let mut batch_delta = 0;
+        let mut rolled_back = false;
         for job in &mut batch {
-            job.run(&conn);
+            let mut p = Pending {
+                now: pending.load(Ordering::Acquire) + batch_delta,
+                delta: 0,
+            };
+            if job.run(&conn, &mut p) {
+                batch_delta += p.delta;
+            }
+            // After SQLITE_FULL, IOERR or NOMEM, SQLite may have rolled the
+            // whole transaction back; nothing more can join it.
+            if conn.is_autocommit() {
+                rolled_back = true;
+                break;
+            }
         }
-        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+        let committed = if rolled_back {
+            Err("the transaction was rolled back by the database".to_owned())
+        } else {
+            conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+        };
+        match &committed {
+            Ok(()) => {
+                pending.fetch_add(batch_delta, Ordering::AcqRel);
+            }
+            Err(_) => {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
         }
         for job in batch {
             job.finish(committed.clone());

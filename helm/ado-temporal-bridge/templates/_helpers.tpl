@@ -124,6 +124,47 @@ app.kubernetes.io/part-of: ado-temporal-bridge
 {{- if and .Values.bridge.temporal.apiKey.existingSecret .Values.bridge.temporal.apiKey.file }}
 {{- fail "set bridge.temporal.apiKey.existingSecret or bridge.temporal.apiKey.file, not both" }}
 {{- end }}
+{{- with .Values.bridge.admin.token }}
+{{- if and .existingSecret .file }}
+{{- fail "set bridge.admin.token.existingSecret or bridge.admin.token.file, not both" }}
+{{- end }}
+{{- end }}
+{{- $token := .Values.bridge.admin.token }}
+{{- if and (or $token.existingSecret $token.file) (not .Values.bridge.admin.enabled) .Values.ingress.enabled }}
+{{- range .Values.ingress.hosts }}
+{{- range .paths }}
+{{- if not (hasPrefix "/webhooks" .path) }}
+{{- fail (printf "ingress path %q would publish the admin API: with an admin token keep bridge.admin.enabled=true (admin API on its own port) or route only /webhooks" .path) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $extra := .Values.bridge.extraConfig }}
+{{- range $key, $value := dict "listen" "bridge.port and bridge.listenHost" "adminListen" "bridge.admin.enabled and bridge.admin.port" "dataDir" "bridge.dataDir" "delivery" "bridge.delivery" "mappings" "rules, existingRulesConfigMap or bridge.extraMappings" "sources" "bridge.sources" }}
+{{- if hasKey $extra $key }}
+{{- fail (printf "bridge.extraConfig.%s is set by the chart (it decides volumes, ports or the workload kind); use %s" $key $value) }}
+{{- end }}
+{{- end }}
+{{- range $section, $key := dict "admin" "token" "temporal" "apiKey" }}
+{{- $part := get $extra $section }}
+{{- $v := "" }}
+{{- if kindIs "map" $part }}{{ $v = get $part $key }}{{ end }}
+{{- if and $v (not (regexMatch "^\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}$" (toString $v))) }}
+{{- fail (printf "bridge.extraConfig.%s.%s: only an environment reference such as ${NAME} (config.yaml is a ConfigMap); use bridge.%s" $section $key (ternary "admin.token" "temporal.apiKey" (eq $section "admin"))) }}
+{{- end }}
+{{- end }}
+{{- $mount := printf "%s/" (trimSuffix "/" .Values.secrets.mountPath) }}
+{{- $fetched := list }}
+{{- range .Values.secrets.keyVault.objects }}{{ $fetched = append $fetched (default .name .alias) }}{{ end }}
+{{- range $field, $path := include "atb.secretFiles" . | fromJson }}
+{{- if hasPrefix $mount $path }}
+{{- if eq $.Values.secrets.provider "none" }}
+{{- fail (printf "%s %s lies under secrets.mountPath, but secrets.provider is none: nothing is mounted there" $field $path) }}
+{{- else if and (eq $.Values.secrets.provider "keyVault") (not (has (trimPrefix $mount $path) $fetched)) }}
+{{- fail (printf "%s %s: no secrets.keyVault.objects entry is named (or aliased) %q" $field $path (trimPrefix $mount $path)) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and .Values.existingRulesConfigMap .Values.rules }}
 {{- fail "set either rules or existingRulesConfigMap, not both" }}
 {{- end }}
@@ -170,6 +211,20 @@ app.kubernetes.io/part-of: ado-temporal-bridge
 {{- if $b.admin.enabled -}}
 {{- $_ := set $cfg "adminListen" (printf "%s:%d" (include "atb.bindHost" $b.listenHost) (int $b.admin.port)) -}}
 {{- end -}}
+{{- if $b.admin.token.existingSecret -}}
+{{- $_ := set $cfg "admin" (dict "token" "${ADMIN_TOKEN}") -}}
+{{- else if $b.admin.token.file -}}
+{{- $_ := set $cfg "admin" (dict "tokenFile" $b.admin.token.file) -}}
+{{- end -}}
+{{- $spool := dict -}}
+{{- with $b.spool -}}
+{{- if not (kindIs "invalid" .maxPending) }}{{ $_ := set $spool "maxPending" (int64 .maxPending) }}{{ end -}}
+{{- if .fastPathWait }}{{ $_ := set $spool "fastPathWait" .fastPathWait }}{{ end -}}
+{{- if not (kindIs "invalid" .maxAttempts) }}{{ $_ := set $spool "maxAttempts" (int64 .maxAttempts) }}{{ end -}}
+{{- if .maxBackoff }}{{ $_ := set $spool "maxBackoff" .maxBackoff }}{{ end -}}
+{{- if not (kindIs "invalid" .groupCommit) }}{{ $_ := set $spool "groupCommit" .groupCommit }}{{ end -}}
+{{- end -}}
+{{- if $spool }}{{ $_ := set $cfg "spool" $spool }}{{ end -}}
 {{- if $b.shutdownTimeout }}{{ $_ := set $cfg "limits" (dict "shutdownTimeout" $b.shutdownTimeout) }}{{ end -}}
 {{- $cfg = mergeOverwrite $cfg (deepCopy $b.extraConfig) -}}
 {{- toYaml $cfg }}
@@ -190,4 +245,47 @@ app.kubernetes.io/part-of: ado-temporal-bridge
 {{ toYaml $content | indent 2 }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* Files with secrets that config.yaml names, as JSON {"value path": "file"}. */}}
+{{- define "atb.secretFiles" -}}
+{{- $files := dict }}
+{{- with .Values.bridge.admin.token.file }}{{ $_ := set $files "bridge.admin.token.file" . }}{{ end }}
+{{- with .Values.bridge.temporal.apiKey.file }}{{ $_ := set $files "bridge.temporal.apiKey.file" . }}{{ end }}
+{{- range $i, $s := .Values.bridge.sources }}
+{{- with dig "auth" "basic" "passwordFile" "" $s }}{{ $_ := set $files (printf "bridge.sources[%d].auth.basic.passwordFile" $i) . }}{{ end }}
+{{- end }}
+{{- toJson $files }}
+{{- end }}
+
+{{/* Names of the Kubernetes Secrets the pods read, one per line. */}}
+{{- define "atb.secretNames" -}}
+{{- $names := list }}
+{{- if eq .Values.secrets.provider "existingSecret" }}{{ $names = append $names .Values.secrets.existingSecret.name }}{{ end }}
+{{- if eq .Values.secrets.provider "keyVault" }}
+{{- range .Values.secrets.keyVault.syncSecrets }}{{ $names = append $names .secretName }}{{ end }}
+{{- end }}
+{{- range .Values.secrets.env }}{{ $names = append $names .secretName }}{{ end }}
+{{- with .Values.bridge.temporal.apiKey.existingSecret }}{{ $names = append $names . }}{{ end }}
+{{- with .Values.bridge.admin.token.existingSecret }}{{ $names = append $names . }}{{ end }}
+{{- if .Values.bridge.temporal.tls.enabled }}{{ with .Values.bridge.temporal.tls.existingSecret }}{{ $names = append $names . }}{{ end }}{{ end }}
+{{- $names | compact | uniq | sortAlpha | join "\n" }}
+{{- end }}
+
+{{/*
+sha256 over the identity and resourceVersion of every Secret the pods read,
+as found in the cluster at install/upgrade time (no secret content is
+hashed). Empty when none can be looked up (helm template, --dry-run).
+*/}}
+{{- define "atb.secretsChecksum" -}}
+{{- $seen := list }}
+{{- range splitList "\n" (include "atb.secretNames" .) }}
+{{- if . }}
+{{- $s := lookup "v1" "Secret" $.Release.Namespace . }}
+{{- if $s }}
+{{- $seen = append $seen (printf "%s/%s/%s" . (dig "metadata" "uid" "" $s) (dig "metadata" "resourceVersion" "" $s)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $seen }}{{ $seen | join "," | sha256sum }}{{ end }}
 {{- end }}

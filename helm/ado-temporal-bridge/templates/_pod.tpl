@@ -6,6 +6,11 @@ metadata:
     {{- if eq .Values.secrets.provider "keyVault" }}
     checksum/secret-provider-class: {{ include (print .Template.BasePath "/secretproviderclass.yaml") . | sha256sum }}
     {{- end }}
+    {{- if .Values.secrets.rollOnChange }}
+    {{- with include "atb.secretsChecksum" . }}
+    checksum/secrets: {{ . }}
+    {{- end }}
+    {{- end }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -53,6 +58,11 @@ spec:
       {{- if .Values.bridge.temporal.apiKey.existingSecret }}
       {{- $env = append $env (dict "name" "TEMPORAL_API_KEY" "valueFrom" (dict "secretKeyRef" (dict "name" .Values.bridge.temporal.apiKey.existingSecret "key" .Values.bridge.temporal.apiKey.key))) }}
       {{- end }}
+      {{- with .Values.bridge.admin.token }}
+      {{- if .existingSecret }}
+      {{- $env = append $env (dict "name" "ADMIN_TOKEN" "valueFrom" (dict "secretKeyRef" (dict "name" .existingSecret "key" .key))) }}
+      {{- end }}
+      {{- end }}
       {{- with .Values.otel.endpoint }}
       {{- $env = append $env (dict "name" "OTEL_EXPORTER_OTLP_ENDPOINT" "value" .) }}
       {{- $env = append $env (dict "name" "OTEL_SERVICE_NAME" "value" (default (include "atb.fullname" $) $.Values.otel.serviceName)) }}
@@ -66,6 +76,16 @@ spec:
       {{- $env = append $env (dict "name" .name "valueFrom" (dict "secretKeyRef" $ref)) }}
       {{- end }}
       {{- $env = concat $env .Values.extraEnv }}
+      {{- $seen := list }}
+      {{- range $env }}
+      {{- if has .name (list "BRIDGE_CONFIG" "BRIDGE_LISTEN" "BRIDGE_DATA_DIR" "BRIDGE_DELIVERY") }}
+      {{- fail (printf "env %s would override what the chart wires (config path, ports, dataDir volume, workload kind); use the bridge.* values" .name) }}
+      {{- end }}
+      {{- if has .name $seen }}
+      {{- fail (printf "env %s is set twice (extraEnv, secrets.env or a value of the chart)" .name) }}
+      {{- end }}
+      {{- $seen = append $seen .name }}
+      {{- end }}
       {{- with $env }}
       env:
         {{- toYaml . | nindent 8 }}
