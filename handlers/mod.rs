@@ -102,6 +102,8 @@ async fn retry_after_on_503(mut resp: axum::response::Response) -> axum::respons
 /// retries) rather than 500, and say nothing about the cause.
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     tracing::error!("a request handler panicked; answered 503");
-    let body = axum::Json(serde_json::json!({"outcome": "unavailable", "reason": "internal error; retry later"}));
+    let body = axum::Json(
+        serde_json::json!({"outcome": "unavailable", "reason": "internal error; retry later"}),
+    );
     axum::response::IntoResponse::into_response((http::StatusCode::SERVICE_UNAVAILABLE, body))
 }

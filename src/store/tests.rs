@@ -252,9 +252,14 @@ async fn the_pending_count_follows_the_database_when_callers_give_up() {
     let mut seqs_all = Vec::new();
     for i in 0..20 {
         seqs_all.extend(seqs(
-            s.admit(rec(&format!("e{i}"), None, i), vec![action(&format!("w{i}"))], None, 0)
-                .await
-                .expect("admit"),
+            s.admit(
+                rec(&format!("e{i}"), None, i),
+                vec![action(&format!("w{i}"))],
+                None,
+                0,
+            )
+            .await
+            .expect("admit"),
         ));
     }
     // Callers that stop waiting right after sending (a timed-out fast path,
@@ -277,26 +282,87 @@ async fn the_pending_count_follows_the_database_when_callers_give_up() {
 async fn a_dead_letter_blocks_later_actions_of_its_workflow_until_replayed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Store::open(dir.path()).expect("open");
-    let start = seqs(s.admit(rec("e1", None, 1), vec![action("w")], None, 0).await.expect("admit"));
-    s.fail(start[0], "InvalidArgument".into(), 0, true).await.expect("dead");
-    let admitted = s.admit(rec("e2", None, 2), vec![action("w"), action("other")], None, 0).await.expect("admit");
-    let Admission::Admitted { seqs: later, heads, .. } = admitted else { panic!("duplicate") };
-    assert_eq!(heads, vec![false, true], "the signal may not overtake its dead start");
-    let due: Vec<i64> = s.due(i64::MAX, 10).await.expect("due").iter().map(|r| r.seq).collect();
+    let start = seqs(
+        s.admit(rec("e1", None, 1), vec![action("w")], None, 0)
+            .await
+            .expect("admit"),
+    );
+    s.fail(start[0], "InvalidArgument".into(), 0, true)
+        .await
+        .expect("dead");
+    let admitted = s
+        .admit(
+            rec("e2", None, 2),
+            vec![action("w"), action("other")],
+            None,
+            0,
+        )
+        .await
+        .expect("admit");
+    let Admission::Admitted {
+        seqs: later, heads, ..
+    } = admitted
+    else {
+        panic!("duplicate")
+    };
+    assert_eq!(
+        heads,
+        vec![false, true],
+        "the signal may not overtake its dead start"
+    );
+    let due: Vec<i64> = s
+        .due(i64::MAX, 10)
+        .await
+        .expect("due")
+        .iter()
+        .map(|r| r.seq)
+        .collect();
     assert_eq!(due, vec![later[1]]);
-    let summaries = s.list(DeliveryFilter { limit: 10, ..Default::default() }).await.expect("list");
-    let first = summaries.iter().find(|d| d.event_id == "e1").expect("listed");
+    let summaries = s
+        .list(DeliveryFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    let first = summaries
+        .iter()
+        .find(|d| d.event_id == "e1")
+        .expect("listed");
     s.replay(first.id).await.expect("replay");
-    let due: Vec<i64> = s.due(i64::MAX, 10).await.expect("due").iter().map(|r| r.seq).collect();
-    assert_eq!(due, vec![start[0], later[1]], "replayed start first; its successor waits for it");
+    let due: Vec<i64> = s
+        .due(i64::MAX, 10)
+        .await
+        .expect("due")
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(
+        due,
+        vec![start[0], later[1]],
+        "replayed start first; its successor waits for it"
+    );
 }
 
 #[tokio::test]
 async fn the_same_event_from_another_source_is_not_a_duplicate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Store::open(dir.path()).expect("open");
-    s.admit(rec("e1", Some("sub/1"), 1), vec![], None, 0).await.expect("admit");
+    s.admit(rec("e1", Some("sub/1"), 1), vec![], None, 0)
+        .await
+        .expect("admit");
     assert!(s.find("e1", "s", None).await.expect("find").is_some());
-    assert!(s.find("e1", "another-source", None).await.expect("find").is_none());
-    assert!(s.find("e1", "another-source", Some("sub/1")).await.expect("find").is_some(), "same notification");
+    assert!(
+        s.find("e1", "another-source", None)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        s.find("e1", "another-source", Some("sub/1"))
+            .await
+            .expect("find")
+            .is_some(),
+        "same notification"
+    );
 }
