@@ -2,7 +2,6 @@
 //! health, and turning answers into responses.
 
 mod admin;
-mod auth;
 mod health;
 mod response;
 mod webhook;
@@ -17,8 +16,6 @@ use axum::{
 use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::TraceLayer};
 
 use crate::{config::Config, pipeline::Bridge, temporal::Gateway};
-
-pub use auth::{AuthError, VerifiedSource, verify_basic};
 
 /// Shared state of all handlers.
 #[derive(Clone)]
@@ -63,8 +60,10 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let limits = &state.config.limits;
     let body_limit = limits.max_body_bytes;
     let timeout = limits.request_timeout;
+    let max_concurrent = limits.max_concurrent_requests;
     routes
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(request_limits))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::SERVICE_UNAVAILABLE,
             timeout.max(Duration::from_millis(100)),
@@ -80,6 +79,16 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             tracing::debug_span!("http.request", http.request.method = %req.method(), http.route = %route)
         }))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Past the cap, requests are shed at once with 503 (ADO retries)
+        // instead of queueing without bound.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(|_: tower::BoxError| async {
+                    http::StatusCode::SERVICE_UNAVAILABLE
+                }))
+                .load_shed()
+                .concurrency_limit(max_concurrent),
+        )
         // Outermost, so the timeout's and the panic handler's answers get it too.
         .layer(axum::middleware::map_response(retry_after_on_503))
         .with_state(state)
@@ -106,4 +115,36 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
         serde_json::json!({"outcome": "unavailable", "reason": "internal error; retry later"}),
     );
     axum::response::IntoResponse::into_response((http::StatusCode::SERVICE_UNAVAILABLE, body))
+}
+
+/// Longest request target (path and query) accepted.
+const MAX_URI_BYTES: usize = 2048;
+/// Most header bytes (names and values) accepted.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most headers accepted.
+const MAX_HEADERS: usize = 100;
+
+/// Refuses absurd request targets (414) and header sections (431) before
+/// any handler runs.
+async fn request_limits(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.uri().to_string().len() > MAX_URI_BYTES {
+        return (http::StatusCode::URI_TOO_LONG, "request target too long").into_response();
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return (
+            http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "too many or too large headers",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }

@@ -1,6 +1,8 @@
 //! `POST /webhooks/{source}`: verify, then hand the raw bytes to the
 //! pipeline.
 
+use std::time::SystemTime;
+
 use axum::{
     body::Body,
     extract::{Path, State},
@@ -8,14 +10,20 @@ use axum::{
 };
 use serde_json::{Map, Value};
 
-use super::{AppState, AuthError, response::CORRELATION_HEADER, verify_basic};
+use super::{AppState, response::CORRELATION_HEADER};
 use crate::{
     correlation,
     pipeline::{Answer, Delivery},
+    verify::AuthError,
 };
 
-/// Headers never shown to rules, stored or forwarded.
+/// Headers never shown to rules, stored or forwarded, whatever the source.
 const HIDDEN_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+fn refused(source: &str, correlation_id: String, e: &AuthError) -> Answer {
+    tracing::warn!(correlation_id = %correlation_id, source, scheme = e.scheme(), reason = %e, "delivery refused: verification failed");
+    Answer::rejected(401, correlation_id, e.to_string())
+}
 
 /// Receives one ADO delivery.
 pub async fn receive(
@@ -37,25 +45,17 @@ pub async fn receive(
     let Some(source) = state.config.source(&source_name) else {
         return Answer::rejected(404, early_id(), "unknown source");
     };
-    // Credentials first: an unauthenticated request costs a header lookup,
-    // never a body read or a JSON parse.
-    let verified = match verify_basic(source, &headers) {
-        Ok(v) => v,
-        Err(e) => {
-            let id = early_id();
-            tracing::warn!(correlation_id = %id, source = %source.name, reason = %e, "delivery refused: verification failed");
-            let reason = match e {
-                AuthError::Missing => "credentials required",
-                AuthError::Invalid => "invalid credentials",
-            };
-            return Answer::rejected(401, id, reason);
-        }
+    // Header credentials first: an unauthenticated request costs a header
+    // lookup, never a body read or a JSON parse.
+    let mut matched = match source.verifier.verify_headers(&headers) {
+        Ok(m) => m,
+        Err(e) => return refused(&source.name, early_id(), &e),
     };
     let body = match axum::body::to_bytes(body, state.config.limits.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
             let id = early_id();
-            tracing::warn!(correlation_id = %id, source = %verified.name(), "delivery refused: body too large or unreadable");
+            tracing::warn!(correlation_id = %id, source = %source.name, "delivery refused: body too large or unreadable");
             return Answer::rejected(
                 413,
                 id,
@@ -66,15 +66,27 @@ pub async fn receive(
             );
         }
     };
+    // Signatures over the raw bytes, before anything parses them.
+    match source
+        .verifier
+        .verify_body(&headers, &body, SystemTime::now())
+    {
+        Ok(m) => matched.0.extend(m.0),
+        Err(e) => return refused(&source.name, early_id(), &e),
+    }
+    tracing::debug!(source = %source.name, keys = %matched, "delivery verified");
     let dry_run = headers
         .get("x-dry-run")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let hidden = source.verifier.secret_headers();
     state
         .bridge
         .handle(Delivery {
-            source: verified.name().to_owned(),
-            headers: visible_headers(&headers),
+            source: source.name.clone(),
+            allow: source.allow.clone(),
+            key_ids: matched.to_string(),
+            headers: visible_headers(&headers, &hidden),
             correlation_header,
             body,
             dry_run,
@@ -82,13 +94,13 @@ pub async fn receive(
         .await
 }
 
-/// Headers as rules see them: lower-cased names, credentials removed,
-/// repeated headers joined with `, `.
-fn visible_headers(headers: &HeaderMap) -> Map<String, Value> {
+/// Headers as rules see them: lower-cased names, credentials and signature
+/// headers removed, repeated headers joined with `, `.
+fn visible_headers(headers: &HeaderMap, hidden: &[String]) -> Map<String, Value> {
     let mut out = Map::new();
     for (name, value) in headers {
         let name = name.as_str();
-        if HIDDEN_HEADERS.contains(&name) {
+        if HIDDEN_HEADERS.contains(&name) || hidden.iter().any(|h| h == name) {
             continue;
         }
         let Ok(value) = value.to_str() else { continue };

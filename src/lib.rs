@@ -28,3 +28,4 @@ pub mod store;
 pub mod telemetry;
 pub mod temporal;
 pub mod tools;
+pub mod verify;

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use crate::{
     ado::{self, Envelope},
-    config::DeliveryMode,
+    config::{Allow, DeliveryMode},
     correlation,
     dispatch::Dispatcher,
     mapping::{ActionKind, Evaluation, PlannedAction, RuleDecision, RuleSet, Variables},
@@ -38,6 +38,9 @@ pub enum Outcome {
     Unavailable,
     /// The request was refused before evaluation (credentials, body).
     Rejected,
+    /// Valid credentials used outside their grant (organization, project,
+    /// rule).
+    Forbidden,
     /// Dry run: decisions only, nothing sent.
     DryRun,
 }
@@ -140,6 +143,10 @@ impl Answer {
 pub struct Delivery {
     /// Source the credentials belong to.
     pub source: String,
+    /// What that source may trigger.
+    pub allow: crate::config::Allow,
+    /// Which secret of each scheme matched (key ids, for the log).
+    pub key_ids: String,
     /// Request headers, lower-cased, credentials already removed.
     pub headers: Map<String, Value>,
     /// The caller's `X-Correlation-ID`, if safe.
@@ -162,6 +169,8 @@ pub struct Bridge {
     pub mode: DeliveryMode,
     /// Delivers spooled actions.
     pub dispatcher: Arc<Dispatcher>,
+    /// Longest rule evaluation.
+    pub rule_timeout: std::time::Duration,
 }
 
 /// Seconds ADO is told to wait when Temporal is unavailable.
@@ -273,6 +282,7 @@ impl Bridge {
             source = %delivery.source,
             ado.event.id = %envelope.id,
             ado.event.type = %envelope.event_type,
+            keys = %delivery.key_ids,
         );
         self.process(delivery, envelope, correlation_id, received)
             .instrument(span)
@@ -287,6 +297,16 @@ impl Bridge {
         received: SystemTime,
     ) -> Answer {
         let mut report = Report::new(&correlation_id, &envelope);
+        let allow = &delivery.allow;
+        if !Allow::permits(&allow.organizations, envelope.container_id("account"))
+            || !Allow::permits(&allow.projects, envelope.container_id("project"))
+        {
+            tracing::warn!("delivery refused: organization or project outside the source's grant");
+            report.outcome = Outcome::Forbidden;
+            report.reason =
+                Some("this source may not deliver events of this organization or project".into());
+            return answer(403, report);
+        }
         if !delivery.dry_run {
             match self
                 .store
@@ -305,8 +325,18 @@ impl Bridge {
             }
         }
 
-        let evaluation = self.evaluate(&delivery, &envelope, &correlation_id);
+        let evaluation = self.evaluate(&delivery, &envelope, &correlation_id).await;
         report.rules = evaluation.decisions.clone();
+        if let Some(rule) = evaluation
+            .actions
+            .iter()
+            .find(|a| !delivery.allow.permits_rule(&a.rule))
+        {
+            tracing::warn!(rule = %rule.rule, "delivery refused: rule outside the source's grant");
+            report.outcome = Outcome::Forbidden;
+            report.reason = Some(format!("this source may not trigger rule {:?}", rule.rule));
+            return answer(403, report);
+        }
         if delivery.dry_run {
             report.outcome = Outcome::DryRun;
             report.actions = evaluation
@@ -350,21 +380,55 @@ impl Bridge {
         }
     }
 
-    fn evaluate(
+    /// Evaluates the rules on a blocking thread, bounded in time: a rule
+    /// that runs too long (a comprehension over a huge list) fails the
+    /// delivery instead of holding a server thread.
+    async fn evaluate(
         &self,
         delivery: &Delivery,
         envelope: &Envelope,
         correlation_id: &str,
     ) -> Evaluation {
+        let rules = Arc::clone(&self.rules);
+        let event = envelope.raw.clone();
         let view = ado::normalize(envelope);
-        let ado_json = serde_json::to_value(&view).unwrap_or(Value::Null);
-        let evaluation = self.rules.evaluate(&Variables {
-            event: &envelope.raw,
-            ado: &ado_json,
-            headers: &delivery.headers,
-            source: &delivery.source,
-            correlation_id,
+        let headers = delivery.headers.clone();
+        let source = delivery.source.clone();
+        let correlation = correlation_id.to_owned();
+        let task = tokio::task::spawn_blocking(move || {
+            let ado_json = serde_json::to_value(&view).unwrap_or(Value::Null);
+            rules.evaluate(&Variables {
+                event: &event,
+                ado: &ado_json,
+                headers: &headers,
+                source: &source,
+                correlation_id: &correlation,
+            })
         });
+        let evaluation = match tokio::time::timeout(self.rule_timeout, task).await {
+            Ok(Ok(e)) => e,
+            Ok(Err(join)) => Evaluation {
+                decisions: vec![RuleDecision {
+                    rule: "*".into(),
+                    matched: false,
+                    reason: "rule evaluation failed".into(),
+                    error: Some(format!("rule evaluation failed: {join}")),
+                }],
+                actions: vec![],
+            },
+            Err(_) => Evaluation {
+                decisions: vec![RuleDecision {
+                    rule: "*".into(),
+                    matched: false,
+                    reason: "rule evaluation timed out".into(),
+                    error: Some(format!(
+                        "rules took longer than {:?} (limits.ruleTimeout)",
+                        self.rule_timeout
+                    )),
+                }],
+                actions: vec![],
+            },
+        };
         for d in &evaluation.decisions {
             match &d.error {
                 Some(err) => {

@@ -91,6 +91,7 @@ impl Application {
                 store,
                 mode: config.delivery,
                 dispatcher,
+                rule_timeout: config.limits.rule_timeout,
             }),
             gateway,
             config: Arc::new(config),

@@ -5,6 +5,7 @@
 //! rejected, errors with line and column), then checked and turned into
 //! [`Config`], the only form the rest of the bridge sees.
 
+mod auth;
 mod env;
 mod secret;
 
@@ -17,6 +18,7 @@ use std::{
 
 use serde::Deserialize;
 
+pub use auth::{Allow, AllowFile, AuthFile, BasicFile, HeaderFile, HmacFile, StandardWebhooksFile};
 pub use env::{Env, HumanDuration, expand, expand_with};
 pub use secret::Secret;
 
@@ -148,6 +150,10 @@ pub struct LimitsFile {
     pub shutdown_timeout: Option<Env<HumanDuration>>,
     /// How long a processed delivery is remembered for redelivery detection.
     pub dedupe_retention: Option<Env<HumanDuration>>,
+    /// Most requests served at once; more get 503.
+    pub max_concurrent_requests: Option<Env<usize>>,
+    /// Longest time rules may take to evaluate one delivery.
+    pub rule_timeout: Option<Env<HumanDuration>>,
 }
 
 /// One `sources:` entry.
@@ -158,6 +164,9 @@ pub struct SourceFile {
     pub name: String,
     /// How deliveries prove who sent them.
     pub auth: AuthFile,
+    /// What the source may trigger.
+    #[serde(default)]
+    pub allow: AllowFile,
 }
 
 /// `spool:` section.
@@ -184,26 +193,6 @@ pub struct AdminFile {
     pub token: Option<Env<Secret>>,
     /// File holding the bearer token.
     pub token_file: Option<Env<PathBuf>>,
-}
-
-/// `sources[].auth:` section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AuthFile {
-    /// HTTP Basic auth, what ADO's Web Hooks consumer sends.
-    pub basic: Option<BasicFile>,
-}
-
-/// `sources[].auth.basic:` section.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct BasicFile {
-    /// Expected user name.
-    pub username: Env<String>,
-    /// Expected password.
-    pub password: Option<Env<Secret>>,
-    /// File holding the expected password (e.g. a Key Vault CSI mount).
-    pub password_file: Option<Env<PathBuf>>,
 }
 
 /// How accepted deliveries reach Temporal.
@@ -357,6 +346,10 @@ pub struct Limits {
     pub shutdown_timeout: Duration,
     /// Redelivery memory.
     pub dedupe_retention: Duration,
+    /// Concurrency cap.
+    pub max_concurrent_requests: usize,
+    /// Rule evaluation time bound.
+    pub rule_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -366,6 +359,8 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(25),
             shutdown_timeout: Duration::from_secs(20),
             dedupe_retention: Duration::from_secs(7 * 24 * 3600),
+            max_concurrent_requests: 1024,
+            rule_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -375,17 +370,10 @@ impl Default for Limits {
 pub struct Source {
     /// URL segment.
     pub name: String,
-    /// Basic auth credentials, if required.
-    pub basic: Option<BasicCredentials>,
-}
-
-/// Expected Basic auth credentials.
-#[derive(Clone, Debug)]
-pub struct BasicCredentials {
-    /// User name.
-    pub username: String,
-    /// Password.
-    pub password: Secret,
+    /// The verification it requires.
+    pub verifier: std::sync::Arc<crate::verify::SourceVerifier>,
+    /// What it may trigger.
+    pub allow: Allow,
 }
 
 /// Default webhook listener.
@@ -482,6 +470,14 @@ impl Config {
                 .limits
                 .dedupe_retention
                 .map_or(defaults.dedupe_retention, |Env(d)| d.0),
+            max_concurrent_requests: file
+                .limits
+                .max_concurrent_requests
+                .map_or(defaults.max_concurrent_requests, |Env(n)| n.max(1)),
+            rule_timeout: file
+                .limits
+                .rule_timeout
+                .map_or(defaults.rule_timeout, |Env(d)| d.0),
         };
         if limits.max_body_bytes < 1024 {
             return Err(invalid(
@@ -512,25 +508,18 @@ impl Config {
                     format!("duplicate source {:?}", s.name),
                 ));
             }
-            let basic = match s.auth.basic {
-                Some(b) => Some(
-                    basic_credentials(b, &resolve)
-                        .map_err(|m| invalid(&format!("{field}.auth.basic"), m))?,
-                ),
-                None => None,
-            };
-            if basic.is_none() {
-                return Err(invalid(
-                    &format!("{field}.auth"),
-                    format!(
-                        "source {:?} has no verification configured (add `basic:`)",
-                        s.name
-                    ),
-                ));
-            }
+            let verifier = auth::verifier(s.auth, &resolve).map_err(|(sub, m)| {
+                let at = if sub.is_empty() {
+                    format!("{field}.auth")
+                } else {
+                    format!("{field}.auth.{sub}")
+                };
+                invalid(&at, m)
+            })?;
             sources.push(Source {
                 name: s.name,
-                basic,
+                verifier,
+                allow: s.allow.into(),
             });
         }
 
@@ -615,35 +604,6 @@ fn valid_source_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-fn basic_credentials(
-    b: BasicFile,
-    resolve: &impl Fn(PathBuf) -> PathBuf,
-) -> Result<BasicCredentials, String> {
-    let Env(username) = b.username;
-    if username.is_empty() || username.contains(':') {
-        return Err("username must be non-empty and contain no ':'".into());
-    }
-    let password = match (b.password, b.password_file) {
-        (Some(Env(p)), None) => p.expose().to_owned(),
-        (None, Some(Env(file))) => {
-            let file = resolve(file);
-            std::fs::read_to_string(&file)
-                .map_err(|e| format!("passwordFile {}: {e}", file.display()))?
-                .trim_end_matches(['\r', '\n'])
-                .to_owned()
-        }
-        (Some(_), Some(_)) => return Err("set either password or passwordFile, not both".into()),
-        (None, None) => return Err("password or passwordFile is required".into()),
-    };
-    if password.len() < 8 {
-        return Err("password must be at least 8 characters".into());
-    }
-    Ok(BasicCredentials {
-        username,
-        password: Secret::new(password),
-    })
 }
 
 fn temporal_config(

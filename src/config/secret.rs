@@ -20,6 +20,11 @@ impl Secret {
         &self.0
     }
 
+    /// Compares two byte strings in time independent of where they differ.
+    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+        a.ct_eq(b).into()
+    }
+
     /// Compares with `candidate` in time independent of where they differ.
     pub fn matches(&self, candidate: &[u8]) -> bool {
         // Lengths differing is not secret (a password's length leaks anyway

@@ -6,6 +6,17 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+fn basic_header(user_pass: &str) -> http::HeaderMap {
+    use base64::Engine;
+    let mut h = http::HeaderMap::new();
+    let v = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(user_pass)
+    );
+    h.insert(http::header::AUTHORIZATION, v.parse().expect("header"));
+    h
+}
+
 fn no_env(_: &str) -> Option<String> {
     None
 }
@@ -35,12 +46,8 @@ fn the_documented_example_loads() {
     assert_eq!(c.mappings, vec![dir.path().join("./rules")]);
     assert_eq!(c.data_dir, dir.path().join("./data"));
     let home = std::env::var("HOME").unwrap_or_default();
-    let basic = c.sources[0].basic.as_ref().expect("basic");
-    assert!(
-        basic
-            .password
-            .matches(format!("{home}-long-enough").as_bytes())
-    );
+    let auth = basic_header(&format!("ado-hooks:{home}-long-enough"));
+    assert!(c.sources[0].verifier.verify_headers(&auth).is_ok());
     assert!(c.temporal.tls.is_none());
 }
 
@@ -129,8 +136,8 @@ fn password_file_is_read_and_trimmed() {
     let text = ISSUE_EXAMPLE.replace("password: ${HOME}-long-enough", "passwordFile: pw");
     let p = write(dir.path(), "bridge.yaml", &text);
     let c = Config::load_with_env(&p, no_env).expect("valid");
-    let basic = c.sources[0].basic.as_ref().expect("basic");
-    assert!(basic.password.matches(b"from-a-file-123"));
+    let auth = basic_header("ado-hooks:from-a-file-123");
+    assert!(c.sources[0].verifier.verify_headers(&auth).is_ok());
     assert!(
         !format!("{c:?}").contains("from-a-file-123"),
         "Debug must not leak secrets"

@@ -3,6 +3,8 @@
 mod binary;
 mod crash;
 mod durable;
+mod hostile;
 mod normalize;
+mod security;
 mod support;
 mod webhooks;
