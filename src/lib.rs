@@ -27,5 +27,6 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod temporal;
+pub mod tls;
 pub mod tools;
 pub mod verify;

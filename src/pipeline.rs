@@ -395,38 +395,46 @@ impl Bridge {
         let headers = delivery.headers.clone();
         let source = delivery.source.clone();
         let correlation = correlation_id.to_owned();
-        let task = tokio::task::spawn_blocking(move || {
-            let ado_json = serde_json::to_value(&view).unwrap_or(Value::Null);
-            rules.evaluate(&Variables {
-                event: &event,
-                ado: &ado_json,
-                headers: &headers,
-                source: &source,
-                correlation_id: &correlation,
-            })
-        });
-        let evaluation = match tokio::time::timeout(self.rule_timeout, task).await {
-            Ok(Ok(e)) => e,
-            Ok(Err(join)) => Evaluation {
-                decisions: vec![RuleDecision {
-                    rule: "*".into(),
-                    matched: false,
-                    reason: "rule evaluation failed".into(),
-                    error: Some(format!("rule evaluation failed: {join}")),
-                }],
-                actions: vec![],
-            },
-            Err(_) => Evaluation {
-                decisions: vec![RuleDecision {
-                    rule: "*".into(),
-                    matched: false,
-                    reason: "rule evaluation timed out".into(),
-                    error: Some(format!(
+        // A thread of its own, not the blocking pool: an evaluation that
+        // overruns is abandoned (CEL cannot be interrupted) and must not
+        // hold up anything else, shutdown included.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("rules".into())
+            .spawn(move || {
+                let ado_json = serde_json::to_value(&view).unwrap_or(Value::Null);
+                let _ = tx.send(rules.evaluate(&Variables {
+                    event: &event,
+                    ado: &ado_json,
+                    headers: &headers,
+                    source: &source,
+                    correlation_id: &correlation,
+                }));
+            });
+        let failed = |reason: &str, error: String| Evaluation {
+            decisions: vec![RuleDecision {
+                rule: "*".into(),
+                matched: false,
+                reason: reason.into(),
+                error: Some(error),
+            }],
+            actions: vec![],
+        };
+        let evaluation = match spawned {
+            Err(e) => failed(
+                "rule evaluation failed",
+                format!("cannot start rule evaluation: {e}"),
+            ),
+            Ok(_) => match tokio::time::timeout(self.rule_timeout, rx).await {
+                Ok(Ok(e)) => e,
+                Ok(Err(_)) => failed("rule evaluation failed", "rule evaluation panicked".into()),
+                Err(_) => failed(
+                    "rule evaluation timed out",
+                    format!(
                         "rules took longer than {:?} (limits.ruleTimeout)",
                         self.rule_timeout
-                    )),
-                }],
-                actions: vec![],
+                    ),
+                ),
             },
         };
         for d in &evaluation.decisions {

@@ -125,15 +125,36 @@ impl Application {
                 }
             });
         }
+        let tls = self.state.config.tls.clone();
         let app = router(self.state);
-        let signal = shutdown.clone();
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
-            signal.cancelled().await;
-            tracing::info!("shutting down: no new requests; finishing in-flight ones");
-        });
-        let server = tokio::spawn(async move { server.await });
+        let server = match tls {
+            None => {
+                let signal = shutdown.clone();
+                let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+                    signal.cancelled().await;
+                    tracing::info!("shutting down: no new requests; finishing in-flight ones");
+                });
+                tokio::spawn(async move { server.await })
+            }
+            Some(tls) => {
+                let config = crate::tls::server_config(&tls).await?;
+                crate::tls::spawn_reloader(tls, config.clone(), shutdown.clone());
+                let handle = axum_server::Handle::new();
+                let listener = self.listener.into_std().context("TLS listener")?;
+                let server = axum_server::from_tcp_rustls(listener, config)
+                    .handle(handle.clone())
+                    .serve(app.into_make_service());
+                let signal = shutdown.clone();
+                tokio::spawn(async move {
+                    signal.cancelled().await;
+                    tracing::info!("shutting down: no new requests; finishing in-flight ones");
+                    handle.graceful_shutdown(Some(grace));
+                });
+                tokio::spawn(server)
+            }
+        };
         shutdown.cancelled().await;
-        match tokio::time::timeout(grace, server).await {
+        match tokio::time::timeout(grace + Duration::from_secs(1), server).await {
             Ok(joined) => joined.context("server task")?.context("server")?,
             Err(_) => tracing::warn!(?grace, "in-flight requests did not finish in time"),
         }

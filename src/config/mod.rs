@@ -77,6 +77,9 @@ pub struct ConfigFile {
     /// Separate address for the admin API (and later metrics).
     #[serde(default)]
     pub admin_listen: Option<Env<SocketAddr>>,
+    /// Native TLS on `listen`, for deployments without an ingress.
+    #[serde(default)]
+    pub tls: Option<ServerTlsFile>,
     /// Admin API credentials.
     #[serde(default)]
     pub admin: AdminFile,
@@ -167,6 +170,25 @@ pub struct SourceFile {
     /// What the source may trigger.
     #[serde(default)]
     pub allow: AllowFile,
+}
+
+/// `tls:` section (server side).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServerTlsFile {
+    /// PEM certificate chain.
+    pub cert_file: Env<PathBuf>,
+    /// PEM private key.
+    pub key_file: Env<PathBuf>,
+}
+
+/// Native TLS for the webhook listener.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
 }
 
 /// `spool:` section.
@@ -291,6 +313,8 @@ pub struct Config {
     pub spool: SpoolConfig,
     /// Admin listener, if separate.
     pub admin_listen: Option<SocketAddr>,
+    /// Native TLS on the webhook listener.
+    pub tls: Option<ServerTls>,
     /// Admin API token; the admin API is off without one.
     pub admin_token: Option<Secret>,
     /// Log format.
@@ -584,6 +608,24 @@ impl Config {
             delivery,
             spool,
             admin_listen: file.admin_listen.map(|Env(a)| a),
+            tls: match file.tls {
+                None => None,
+                Some(t) => {
+                    let tls = ServerTls {
+                        cert_file: resolve(t.cert_file.0),
+                        key_file: resolve(t.key_file.0),
+                    };
+                    for (field, f) in [
+                        ("tls.certFile", &tls.cert_file),
+                        ("tls.keyFile", &tls.key_file),
+                    ] {
+                        if let Err(e) = std::fs::metadata(f) {
+                            return Err(invalid(field, format!("{}: {e}", f.display())));
+                        }
+                    }
+                    Some(tls)
+                }
+            },
             admin_token: admin_token.map(Secret::new),
             log_format,
             log_level,

@@ -5,7 +5,10 @@
 //! is text with the parts' values spliced in. Objects and lists are walked.
 //! Every expression is compiled once, when the rule file loads.
 
-use cel::{Context, Program};
+use cel::{
+    Context, IdedExpr, Program,
+    common::ast::{EntryExpr, Expr as Ast},
+};
 use serde_json::{Map, Value};
 
 use super::celval::{to_json, to_text};
@@ -23,6 +26,38 @@ impl std::fmt::Debug for Expr {
     }
 }
 
+/// Longest expression accepted.
+const MAX_EXPR_LEN: usize = 4096;
+/// Deepest nesting of comprehensions (`all`, `exists`, `map`, `filter` ...)
+/// accepted: each level multiplies the work by a list's length.
+pub const MAX_COMPREHENSION_DEPTH: usize = 2;
+
+/// How deeply comprehensions nest inside each other's bodies.
+fn comprehension_depth(e: &IdedExpr) -> usize {
+    let max = |items: &mut dyn Iterator<Item = &IdedExpr>| {
+        items.map(comprehension_depth).max().unwrap_or(0)
+    };
+    match &e.expr {
+        Ast::Comprehension(c) => {
+            let body = [&c.loop_cond, &c.loop_step, &c.result];
+            let outer = [&c.iter_range, &c.accu_init];
+            max(&mut outer.into_iter()).max(1 + max(&mut body.into_iter()))
+        }
+        Ast::Call(call) => max(&mut call.target.iter().map(|t| &**t).chain(call.args.iter())),
+        Ast::List(list) => max(&mut list.elements.iter()),
+        Ast::Map(m) => max(&mut m.entries.iter().flat_map(|en| match &en.expr {
+            EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
+            EntryExpr::StructField(sf) => vec![&sf.value],
+        })),
+        Ast::Struct(st) => max(&mut st.entries.iter().flat_map(|en| match &en.expr {
+            EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
+            EntryExpr::StructField(sf) => vec![&sf.value],
+        })),
+        Ast::Select(sel) => comprehension_depth(&sel.operand),
+        Ast::Unspecified | Ast::Ident(_) | Ast::Literal(_) => 0,
+    }
+}
+
 impl Expr {
     /// Compiles `source`, or says why not.
     pub fn compile(source: &str) -> Result<Self, String> {
@@ -30,10 +65,18 @@ impl Expr {
         if trimmed.is_empty() {
             return Err("empty expression".into());
         }
+        if trimmed.len() > MAX_EXPR_LEN {
+            return Err(format!("expression longer than {MAX_EXPR_LEN} characters"));
+        }
         let program = Program::compile(trimmed).map_err(|e| {
             let msg = e.to_string().replace('\n', "; ");
             format!("CEL syntax error in `{trimmed}`: {msg}")
         })?;
+        if comprehension_depth(program.expression()) > MAX_COMPREHENSION_DEPTH {
+            return Err(format!(
+                "`{trimmed}` nests comprehensions more than {MAX_COMPREHENSION_DEPTH} deep"
+            ));
+        }
         Ok(Self {
             source: trimmed.to_owned(),
             program,
@@ -340,6 +383,15 @@ mod tests {
     fn compile_errors_name_the_expression() {
         let err = Template::compile_str("x-${{ ado.repo + }}").expect_err("bad");
         assert!(err.contains("ado.repo +"), "{err}");
+    }
+
+    #[test]
+    fn deeply_nested_comprehensions_are_refused() {
+        assert!(Expr::compile("ado.commits.all(a, ado.commits.exists(b, a.id == b.id))").is_ok());
+        let err = Expr::compile("ado.commits.all(a, ado.commits.all(b, ado.commits.all(c, true)))")
+            .expect_err("three deep");
+        assert!(err.contains("nests comprehensions"), "{err}");
+        assert!(Expr::compile(&"1 + ".repeat(2000)).is_err());
     }
 
     #[test]

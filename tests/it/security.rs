@@ -261,3 +261,133 @@ async fn rotating_a_password_file_under_load_fails_no_delivery() {
     .await;
     assert_eq!(status, 401, "the retired password no longer works");
 }
+
+#[tokio::test]
+async fn native_tls_serves_webhooks_over_https() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let cert_pem = generated.cert.pem();
+    std::fs::write(dir.path().join("tls.crt"), &cert_pem).expect("cert");
+    std::fs::write(
+        dir.path().join("tls.key"),
+        generated.signing_key.serialize_pem(),
+    )
+    .expect("key");
+    let extra = format!(
+        "tls: {{certFile: {}, keyFile: {}}}\n",
+        dir.path().join("tls.crt").display(),
+        dir.path().join("tls.key").display()
+    );
+    let server = dev_server();
+    let app = TestApp::spawn_configured(
+        &server.address,
+        &fresh_namespace(),
+        &shipped_mappings(),
+        &extra,
+    )
+    .await;
+    let port = app.base.rsplit(':').next().unwrap_or_default().to_owned();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).expect("pem"))
+        .build()
+        .expect("client");
+    let base = format!("https://localhost:{port}");
+    let ready = crate::support::eventually("TLS readiness", Duration::from_secs(30), || async {
+        let r = client.get(format!("{base}/readyz")).send().await.ok()?;
+        let b: Value = r.json().await.ok()?;
+        (b["temporal"] == "reachable").then_some(b)
+    })
+    .await;
+    assert_eq!(ready["status"], "ready");
+    let (user, pass) = ("ado-hooks", crate::support::PASSWORD);
+    let r = client
+        .post(format!("{base}/webhooks/fabrikam"))
+        .basic_auth(user, Some(pass))
+        .json(&fixture("git.push.json"))
+        .send()
+        .await
+        .expect("https request");
+    assert_eq!(r.status(), 200);
+    // Plain HTTP on the TLS port gets no answer a client could mistake for success.
+    let plain = app
+        .http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await;
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+}
+
+#[tokio::test]
+async fn absurd_requests_are_refused_cheaply() {
+    let app = TestApp::spawn().await;
+    let long = format!("{}/webhooks/fabrikam?{}", app.base, "a".repeat(5_000));
+    assert_eq!(
+        app.http.post(long).send().await.expect("sent").status(),
+        414
+    );
+    let mut req = app.http.post(format!("{}/webhooks/fabrikam", app.base));
+    for i in 0..120 {
+        req = req.header(format!("x-h{i}"), "v");
+    }
+    assert_eq!(req.send().await.expect("sent").status(), 431);
+    let nested = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+    let r = app
+        .post_raw(
+            "fabrikam",
+            nested.into_bytes(),
+            Some(("ado-hooks", crate::support::PASSWORD)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+}
+
+const SLOW_RULES: &str = "version: 1
+rules:
+  - name: quadratic
+    events: [git.push]
+    when: event.resource.commits.all(a, event.resource.commits.all(b, a.commitId != b.commitId || true))
+    signal: {workflowId: w, signalName: s}
+";
+
+#[tokio::test]
+async fn a_rule_that_runs_too_long_fails_the_delivery_instead_of_hanging() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("rules.yaml"), SLOW_RULES).expect("rules");
+    let server = dev_server();
+    let app = TestApp::spawn_configured(
+        &server.address,
+        &fresh_namespace(),
+        dir.path(),
+        "limits: {ruleTimeout: 20ms}\n",
+    )
+    .await;
+    let mut push = fixture("git.push.json");
+    let commit = push["resource"]["commits"][0].clone();
+    push["resource"]["commits"] = Value::Array(vec![commit; 1_500]);
+    let started = std::time::Instant::now();
+    let r = app.post(&push).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered without waiting for the rule"
+    );
+    assert_eq!(r.status(), 200);
+    let b: Value = r.json().await.expect("json");
+    assert_eq!(b["outcome"], "failed", "{b}");
+    assert!(
+        b["rules"][0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ruleTimeout"),
+        "{b}"
+    );
+    // The server still answers meanwhile.
+    let h = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(h.status(), 200);
+}

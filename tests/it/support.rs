@@ -144,10 +144,16 @@ pub fn write_config(
          mappings: [{mappings}]\n\
          dataDir: {data}\n\
          log: {{format: text, level: warn}}\n\
-         limits: {{maxBodyBytes: 65536}}\n\
+         {limits}\
          sources:\n  - name: fabrikam\n    auth:\n      basic:\n        username: ado-hooks\n        password: {PASSWORD}\n{extra}",
         mappings = mappings.display(),
         data = dir.join("data").display(),
+        // A test that sets its own limits replaces the default ones.
+        limits = if extra.contains("limits:") {
+            ""
+        } else {
+            "limits: {maxBodyBytes: 65536}\n"
+        },
     );
     let path = dir.join("bridge.yaml");
     std::fs::write(&path, text).expect("write config");
