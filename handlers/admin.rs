@@ -131,3 +131,24 @@ pub async fn replay(
         Err(e) => store_error(e),
     }
 }
+
+/// `GET /admin/stats`: refusals by reason since start, and the spool.
+pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(r) = refusal(&state, &headers) {
+        return r;
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    let r = &state.refusals;
+    let spool = state.bridge.store.stats().await.ok();
+    Json(json!({
+        "refused": {
+            "verificationFailed": r.verification_failed.load(Relaxed),
+            "forbidden": r.forbidden.load(Relaxed),
+            "malformed": r.malformed.load(Relaxed),
+            "tooLarge": r.too_large.load(Relaxed),
+            "unknownSource": r.unknown_source.load(Relaxed),
+        },
+        "spool": spool,
+    }))
+    .into_response()
+}

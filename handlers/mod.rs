@@ -17,9 +17,42 @@ use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::Tra
 
 use crate::{config::Config, pipeline::Bridge, temporal::Gateway};
 
+/// Refusals by reason, since start (exported as metrics once those exist;
+/// readable now at `GET /admin/stats`).
+#[derive(Debug, Default)]
+pub struct Refusals {
+    /// 401: verification failed.
+    pub verification_failed: std::sync::atomic::AtomicU64,
+    /// 403: credential used outside its grant.
+    pub forbidden: std::sync::atomic::AtomicU64,
+    /// 400: not JSON or not an ADO envelope.
+    pub malformed: std::sync::atomic::AtomicU64,
+    /// 413: body too large.
+    pub too_large: std::sync::atomic::AtomicU64,
+    /// 404: unknown source.
+    pub unknown_source: std::sync::atomic::AtomicU64,
+}
+
+impl Refusals {
+    /// Counts an answer's status if it is a refusal.
+    pub fn count(&self, status: u16) {
+        let counter = match status {
+            401 => &self.verification_failed,
+            403 => &self.forbidden,
+            400 => &self.malformed,
+            413 => &self.too_large,
+            404 => &self.unknown_source,
+            _ => return,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Shared state of all handlers.
 #[derive(Clone)]
 pub struct AppState {
+    /// Refusal counters.
+    pub refusals: Arc<Refusals>,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The delivery pipeline.
@@ -54,6 +87,7 @@ fn admin_routes() -> Router<AppState> {
         .route("/admin/deliveries", get(admin::list))
         .route("/admin/deliveries/{id}", get(admin::show))
         .route("/admin/deliveries/{id}/replay", post(admin::replay))
+        .route("/admin/stats", get(admin::stats))
 }
 
 fn with_layers(routes: Router<AppState>, state: AppState) -> Router {

@@ -32,6 +32,18 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
+    let refusals = std::sync::Arc::clone(&state.refusals);
+    let answer = receive_inner(state, source_name, headers, body).await;
+    refusals.count(answer.status);
+    answer
+}
+
+async fn receive_inner(
+    state: AppState,
+    source_name: String,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
     let correlation_header = headers
         .get(CORRELATION_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -85,6 +85,7 @@ impl Application {
             "bridge configured"
         );
         let state = AppState {
+            refusals: Arc::default(),
             bridge: Arc::new(Bridge {
                 rules: Arc::new(rules),
                 gateway: Arc::clone(&gateway),

@@ -125,6 +125,29 @@ fn the_documented_config_serves_and_sigterm_stops_it_cleanly() {
         dir.path().join("data/bridge.sqlite3").exists(),
         "dataDir is relative to the config file"
     );
+    // One accepted and one refused delivery, so the logs have something to say.
+    let body = std::fs::read(crate::support::fixture_path("git.push.json")).expect("fixture");
+    for password in ["documented-example-password", "wrong-password-guess"] {
+        use base64::Engine;
+        use std::io::{Read, Write};
+        let auth =
+            base64::engine::general_purpose::STANDARD.encode(format!("ado-hooks:{password}"));
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let head = format!(
+            "POST /webhooks/fabrikam HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(&body).expect("write");
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        let expected = if password.starts_with("wrong") {
+            "HTTP/1.1 401"
+        } else {
+            "HTTP/1.1 20"
+        };
+        assert!(resp.starts_with(expected), "{resp}");
+    }
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -156,7 +179,14 @@ fn the_documented_config_serves_and_sigterm_stops_it_cleanly() {
         "JSON logs: {logs}"
     );
     assert!(
-        !logs.contains("documented-example-password"),
-        "no secret in logs"
+        logs.contains("verification failed"),
+        "the refusal is logged: {logs}"
     );
+    for secret in [
+        "documented-example-password",
+        "wrong-password-guess",
+        "YWRvLWhvb2tzOmRvY3VtZW50ZWQtZXhhbXBsZS1wYXNzd29yZA==",
+    ] {
+        assert!(!logs.contains(secret), "{secret} reached the logs");
+    }
 }

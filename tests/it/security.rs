@@ -114,7 +114,7 @@ async fn secrets_never_reach_temporal_or_the_spool() {
 
 #[tokio::test]
 async fn a_valid_credential_outside_its_grant_is_refused_with_403() {
-    let sources = "  - name: limited\n    auth:\n      basic: {username: ado-hooks, password: limited-password}\n    allow:\n      projects: [00000000-0000-0000-0000-0000000000aa]\n  - name: builds-only\n    auth:\n      basic: {username: ado-hooks, password: builds-password}\n    allow:\n      rules: [build-finished]\n";
+    let sources = "  - name: limited\n    auth:\n      basic: {username: ado-hooks, password: limited-password}\n    allow:\n      projects: [00000000-0000-0000-0000-0000000000aa]\n  - name: builds-only\n    auth:\n      basic: {username: ado-hooks, password: builds-password}\n    allow:\n      rules: [build-finished]\nadmin: {token: test-admin-token-0123456789}\n";
     let (app, _dir) = app_with(None, sources).await;
     let push = serde_json::to_vec(&fixture("git.push.json")).expect("json");
     let (status, body) = post(
@@ -149,6 +149,18 @@ async fn a_valid_credential_outside_its_grant_is_refused_with_403() {
         .await
         .is_none()
     );
+    // Refusals are counted by reason.
+    let stats: Value = app
+        .http
+        .get(format!("{}/admin/stats", app.base))
+        .bearer_auth(crate::support::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stats["refused"]["forbidden"], 2, "{stats}");
     // Within the grant: works.
     let build = serde_json::to_vec(&fixture("build.complete.v2.json")).expect("json");
     let (status, body) = post(
