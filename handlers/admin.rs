@@ -95,20 +95,12 @@ pub async fn show(
         return r;
     }
     match state.bridge.store.show(id).await {
-        Ok(Some((rec, actions))) => Json(json!({
-            "id": id,
-            "receivedAtMs": rec.received_at_ms,
-            "source": rec.source,
-            "eventType": rec.event_type,
-            "eventId": rec.event_id,
-            "correlationId": rec.correlation_id,
-            "status": rec.status,
-            "outcome": rec.outcome,
-            "response": serde_json::from_str::<serde_json::Value>(&rec.response).unwrap_or_default(),
-            "actions": actions,
-        }))
-        .into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, Json(json!({"error": "no such delivery"}))).into_response(),
+        Ok(Some((rec, actions))) => Json(crate::store::detail(id, &rec, &actions)).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such delivery"})),
+        )
+            .into_response(),
         Err(e) => store_error(e),
     }
 }

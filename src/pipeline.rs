@@ -498,7 +498,7 @@ impl Bridge {
         &self,
         mut report: Report,
         evaluation: &Evaluation,
-        mut record: DeliveryRecord,
+        record: DeliveryRecord,
     ) -> Answer {
         if evaluation.has_errors() {
             report.outcome = Outcome::Failed;
@@ -507,14 +507,7 @@ impl Bridge {
             report.reason = Some("no rule matched".into());
             tracing::info!("no rule matched; ignored");
         }
-        let ans = answer(200, report);
-        record.status = ans.status;
-        record.outcome = outcome_name(ans.report.outcome);
-        record.response = serde_json::to_string(&ans.report).unwrap_or_default();
-        if let Err(e) = self.store.admit(record, vec![], None, 0).await {
-            tracing::warn!(error = %e, "could not record the delivery");
-        }
-        ans
+        self.remember(record, answer(200, report)).await
     }
 
     async fn deliver_direct(
@@ -522,7 +515,7 @@ impl Bridge {
         mut report: Report,
         evaluation: &Evaluation,
         call: CallContext,
-        mut record: DeliveryRecord,
+        record: DeliveryRecord,
     ) -> Answer {
         let mut transient = false;
         let mut rejected = false;
@@ -567,12 +560,16 @@ impl Bridge {
         } else {
             (Outcome::Accepted, None)
         };
-        let ans = answer(200, report);
+        self.remember(record, answer(200, report)).await
+    }
+
+    /// Records a final answer for redelivery detection and the delivery log.
+    async fn remember(&self, mut record: DeliveryRecord, ans: Answer) -> Answer {
         record.status = ans.status;
         record.outcome = outcome_name(ans.report.outcome);
         record.response = serde_json::to_string(&ans.report).unwrap_or_default();
         if let Err(e) = self.store.admit(record, vec![], None, 0).await {
-            // Temporal has the effect; a redelivery repeats the same
+            // Temporal has the effect (if any); a redelivery repeats the same
             // requests harmlessly. Only its `duplicate` label is lost.
             tracing::warn!(error = %e, "could not record the delivery");
         }

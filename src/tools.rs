@@ -154,18 +154,9 @@ pub async fn deliveries(config_path: &Path, command: DeliveriesCommand) -> anyho
                 .show(id)
                 .await?
                 .with_context(|| format!("no delivery {id}"))?;
-            Ok(serde_json::to_string_pretty(&json!({
-                "id": id,
-                "received": format_ms(rec.received_at_ms),
-                "source": rec.source,
-                "eventType": rec.event_type,
-                "eventId": rec.event_id,
-                "correlationId": rec.correlation_id,
-                "status": rec.status,
-                "outcome": rec.outcome,
-                "response": serde_json::from_str::<Value>(&rec.response).unwrap_or_default(),
-                "actions": actions,
-            }))?)
+            let mut detail = crate::store::detail(id, &rec, &actions);
+            detail["received"] = Value::String(format_ms(rec.received_at_ms));
+            Ok(serde_json::to_string_pretty(&detail)?)
         }
         DeliveriesCommand::Replay { id } => {
             let n = store.replay(id).await?;

@@ -698,6 +698,22 @@ impl Store {
     }
 }
 
+/// A delivery with its actions as JSON (admin API and `deliveries show`).
+pub fn detail(id: i64, rec: &DeliveryRecord, actions: &[ActionRow]) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "receivedAtMs": rec.received_at_ms,
+        "source": rec.source,
+        "eventType": rec.event_type,
+        "eventId": rec.event_id,
+        "correlationId": rec.correlation_id,
+        "status": rec.status,
+        "outcome": rec.outcome,
+        "response": serde_json::from_str::<serde_json::Value>(&rec.response).unwrap_or_default(),
+        "actions": actions,
+    })
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)

@@ -145,6 +145,9 @@ app.kubernetes.io/part-of: ado-temporal-bridge
 {{- fail (printf "bridge.extraConfig.%s is set by the chart (it decides volumes, ports or the workload kind); use %s" $key $value) }}
 {{- end }}
 {{- end }}
+{{- if hasKey $extra "tls" }}
+{{- fail "bridge.extraConfig.tls: this chart serves plain HTTP on the webhook port (its probes, Service and Ingress expect it); terminate TLS at the Ingress" }}
+{{- end }}
 {{- range $section, $key := dict "admin" "token" "temporal" "apiKey" }}
 {{- $part := get $extra $section }}
 {{- $v := "" }}
@@ -225,7 +228,11 @@ app.kubernetes.io/part-of: ado-temporal-bridge
 {{- if not (kindIs "invalid" .groupCommit) }}{{ $_ := set $spool "groupCommit" .groupCommit }}{{ end -}}
 {{- end -}}
 {{- if $spool }}{{ $_ := set $cfg "spool" $spool }}{{ end -}}
-{{- if $b.shutdownTimeout }}{{ $_ := set $cfg "limits" (dict "shutdownTimeout" $b.shutdownTimeout) }}{{ end -}}
+{{- $limits := dict -}}
+{{- if $b.shutdownTimeout }}{{ $_ := set $limits "shutdownTimeout" $b.shutdownTimeout }}{{ end -}}
+{{- if not (kindIs "invalid" $b.maxConcurrentRequests) }}{{ $_ := set $limits "maxConcurrentRequests" (int64 $b.maxConcurrentRequests) }}{{ end -}}
+{{- if $b.ruleTimeout }}{{ $_ := set $limits "ruleTimeout" $b.ruleTimeout }}{{ end -}}
+{{- if $limits }}{{ $_ := set $cfg "limits" $limits }}{{ end -}}
 {{- $cfg = mergeOverwrite $cfg (deepCopy $b.extraConfig) -}}
 {{- toYaml $cfg }}
 {{- end }}
@@ -253,9 +260,35 @@ app.kubernetes.io/part-of: ado-temporal-bridge
 {{- with .Values.bridge.admin.token.file }}{{ $_ := set $files "bridge.admin.token.file" . }}{{ end }}
 {{- with .Values.bridge.temporal.apiKey.file }}{{ $_ := set $files "bridge.temporal.apiKey.file" . }}{{ end }}
 {{- range $i, $s := .Values.bridge.sources }}
-{{- with dig "auth" "basic" "passwordFile" "" $s }}{{ $_ := set $files (printf "bridge.sources[%d].auth.basic.passwordFile" $i) . }}{{ end }}
+{{- range $scheme, $key := dict "basic" "passwordFile" "header" "valueFile" "hmac" "secretFile" "standardWebhooks" "secretFile" }}
+{{- with dig "auth" $scheme $key "" $s }}{{ $_ := set $files (printf "bridge.sources[%d].auth.%s.%s" $i $scheme $key) . }}{{ end }}
+{{- end }}
 {{- end }}
 {{- toJson $files }}
+{{- end }}
+
+{{/*
+Where a webhook secret comes from, for NOTES.txt:
+(dict "root" $ "file" "/mnt/secrets/x" "refs" (list "${VAR}" ...)).
+*/}}
+{{- define "atb.secretOrigin" -}}
+{{- $root := .root -}}
+{{- $parts := list -}}
+{{- with .file -}}
+{{- $p := printf "the content of %s" . -}}
+{{- if hasPrefix $root.Values.secrets.mountPath . -}}
+{{- if eq $root.Values.secrets.provider "keyVault" }}{{ $p = printf "%s (Key Vault object %s)" $p (base .) }}
+{{- else if eq $root.Values.secrets.provider "existingSecret" }}{{ $p = printf "%s (key %s of Secret %s)" $p (base .) $root.Values.secrets.existingSecret.name }}{{ end -}}
+{{- end -}}
+{{- $parts = append $parts $p -}}
+{{- end -}}
+{{- range .refs -}}
+{{- $var := trimSuffix "}" (trimPrefix "${" .) -}}
+{{- $p := printf "env %s" $var -}}
+{{- range $root.Values.secrets.env }}{{ if eq .name $var }}{{ $p = printf "%s (key %s of Secret %s)" $p .key .secretName }}{{ end }}{{ end -}}
+{{- $parts = append $parts $p -}}
+{{- end -}}
+{{- join " or " $parts -}}
 {{- end }}
 
 {{/* Names of the Kubernetes Secrets the pods read, one per line. */}}
