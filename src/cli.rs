@@ -26,12 +26,20 @@ pub enum Command {
     },
     /// Validate the configuration and every rule file, then exit.
     ///
-    /// Exit status 0 when valid, 64 otherwise.
-    /// Example: ado-temporal-bridge check --config bridge.yaml
+    /// Checks YAML, unknown fields, CEL, references to `ado` fields that do
+    /// not exist, duplicate rule names; warns about event types the bridge
+    /// does not normalize. With --run-tests also runs the rule files'
+    /// `tests:` (and sibling NAME.test.yaml files).
+    /// Exit status 0 when valid (and all tests pass), 64 when invalid, 1 when
+    /// a rule test fails.
+    /// Example: ado-temporal-bridge check --config bridge.yaml --run-tests
     Check {
         /// Configuration file.
         #[arg(long, short, env = "BRIDGE_CONFIG", default_value = "bridge.yaml")]
         config: PathBuf,
+        /// Run the example deliveries in the rule files.
+        #[arg(long)]
+        run_tests: bool,
     },
     /// Dry run: show how the rules treat payload files (no Temporal needed).
     ///

@@ -23,6 +23,7 @@ pub mod dispatch;
 pub mod handlers;
 pub mod mapping;
 pub mod pipeline;
+pub mod ruletests;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

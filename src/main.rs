@@ -40,8 +40,18 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        cli::Command::Check { config } => {
-            report(ado_temporal_bridge::tools::check(&config), EXIT_CONFIG)
+        cli::Command::Check { config, run_tests } => {
+            match ado_temporal_bridge::tools::check(&config, run_tests) {
+                Ok((out, failed)) => {
+                    println!("{out}");
+                    if failed {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => report(Err(e), EXIT_CONFIG),
+            }
         }
         cli::Command::Test {
             config,

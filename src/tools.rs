@@ -6,43 +6,56 @@ use anyhow::Context;
 use serde_json::{Map, Value, json};
 
 use crate::{
-    ado::{self, Envelope, KNOWN_EVENT_TYPES},
+    ado::{self, Envelope},
     cli::DeliveriesCommand,
     config::Config,
     correlation,
-    mapping::{EventPattern, RuleSet, Variables},
+    mapping::{RuleSet, Variables},
+    ruletests,
     store::{DeliveryFilter, Store},
 };
 
-/// Validates the configuration and rules; returns a summary, with warnings.
-pub fn check(config_path: &Path) -> anyhow::Result<String> {
+/// Validates the configuration and rules, and with `run_tests` runs the
+/// rule files' example deliveries. Returns the report and whether a test
+/// failed; an invalid configuration or rule is an error.
+pub fn check(config_path: &Path, run_tests: bool) -> anyhow::Result<(String, bool)> {
     let config = Config::load(config_path)?;
     let rules = RuleSet::load(&config.mappings)?;
+    let unknown = ruletests::unknown_ado_fields(&rules);
+    if !unknown.is_empty() {
+        anyhow::bail!("{}", unknown.join("\n"));
+    }
     let mut out = format!(
         "{}: valid: {} source(s), {} rule(s)",
         config_path.display(),
         config.sources.len(),
         rules.rules().len()
     );
-    for rule in rules.rules() {
-        for pattern in &rule.events {
-            let known = match pattern {
-                EventPattern::Exact(e) => KNOWN_EVENT_TYPES.contains(&e.as_str()),
-                EventPattern::Prefix(p) => {
-                    KNOWN_EVENT_TYPES.iter().any(|k| k.starts_with(p.as_str()))
+    for w in ruletests::event_type_warnings(&rules) {
+        out.push_str(&format!("\nwarning: {w}"));
+    }
+    let mut failed = false;
+    if run_tests {
+        let tests = ruletests::collect(&config.mappings)?;
+        let mut passed = 0;
+        for (file, test) in &tests {
+            match ruletests::run(&rules, file, test) {
+                Ok(()) => {
+                    passed += 1;
+                    out.push_str(&format!("\nok    {}: {}", file.display(), test.name));
                 }
-            };
-            if !known {
-                out.push_str(&format!(
-                    "\nwarning: {}: rule {:?}: event type {:?} is not one the bridge normalizes; only `event` will be useful",
-                    rule.file.display(),
-                    rule.name,
-                    pattern.as_written()
-                ));
+                Err(why) => {
+                    failed = true;
+                    out.push_str(&format!("\nFAIL  {}: {}: {why}", file.display(), test.name));
+                }
             }
         }
+        out.push_str(&format!(
+            "\nrule tests: {passed} passed, {} failed",
+            tests.len() - passed
+        ));
     }
-    Ok(out)
+    Ok((out, failed))
 }
 
 /// Evaluates the rules against payload files without contacting Temporal.

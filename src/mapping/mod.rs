@@ -141,6 +141,30 @@ impl EventPattern {
     }
 }
 
+impl Rule {
+    /// Every expression of the rule: `when` and all templates.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let a = &self.action;
+        let mut out: Vec<&Expr> = self.when.iter().collect();
+        for t in [
+            Some(&a.workflow_id),
+            a.workflow_type.as_ref(),
+            a.task_queue.as_ref(),
+            a.signal_name.as_ref(),
+            a.input.as_ref(),
+            a.start_input.as_ref(),
+            a.memo.as_ref(),
+            a.search_attributes.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            out.extend(t.exprs());
+        }
+        out
+    }
+}
+
 /// The compiled action of a rule.
 #[derive(Debug)]
 pub struct ActionTemplate {

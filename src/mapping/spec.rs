@@ -11,6 +11,11 @@ pub struct RuleFileSpec {
     pub version: u32,
     /// Rules, evaluated in order.
     pub rules: Vec<RuleSpec>,
+    /// Example deliveries with expected actions; read by `check --run-tests`
+    /// (`crate::ruletests`), accepted and skipped here.
+    #[serde(default)]
+    #[expect(dead_code, reason = "parsed by ruletests, only allowed here")]
+    pub tests: Option<serde_yaml_ng::Value>,
 }
 
 /// One rule.

@@ -90,6 +90,11 @@ impl Expr {
             .map_err(|e| format!("`{}`: {e}", self.source))
     }
 
+    /// The parsed expression.
+    pub fn ast(&self) -> &IdedExpr {
+        self.program.expression()
+    }
+
     /// Variables this expression reads at the top level.
     pub fn variables(&self) -> Vec<String> {
         self.program

@@ -48,7 +48,7 @@ fn check_validates_the_shipped_mappings_and_reports_rule_errors() {
     };
     write(&shipped_mappings());
     let out = Command::new(BIN)
-        .args(["check", "--config"])
+        .args(["check", "--run-tests", "--config"])
         .arg(&config)
         .output()
         .expect("runs");
@@ -57,7 +57,12 @@ fn check_validates_the_shipped_mappings_and_reports_rule_errors() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("3 rule(s)"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("3 rule(s)"), "{stdout}");
+    assert!(
+        stdout.contains("rule tests: 6 passed, 0 failed"),
+        "{stdout}"
+    );
 
     let rules = dir.path().join("bad.yaml");
     std::fs::write(&rules, "version: 1\nrules:\n  - name: r\n    events: [git.push]\n    when: ado.branch = 'x'\n    signal: {workflowId: w, signalName: s}\n").expect("write");
@@ -189,4 +194,56 @@ fn the_documented_config_serves_and_sigterm_stops_it_cleanly() {
     ] {
         assert!(!logs.contains(secret), "{secret} reached the logs");
     }
+}
+
+#[test]
+fn check_finds_typos_and_failing_rule_tests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("bridge.yaml");
+    std::fs::write(
+        &config,
+        "mappings: [rules]\nsources:\n  - name: fabrikam\n    auth:\n      basic: {username: u, password: long-enough-pw}\n",
+    )
+    .expect("write");
+    std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+    let rules = dir.path().join("rules/r.yaml");
+    let check = |run_tests: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["check", "--config"]).arg(&config);
+        if run_tests {
+            cmd.arg("--run-tests");
+        }
+        cmd.output().expect("runs")
+    };
+
+    // A field the ado view does not have.
+    std::fs::write(&rules, "version: 1\nrules:\n  - name: r\n    events: [git.push]\n    when: ado.comit.id != ''\n    signal: {workflowId: w, signalName: s}\n").expect("write");
+    let out = check(false);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ado.comit") && err.contains("commit"), "{err}");
+
+    // A misspelt event type: a warning with a guess.
+    std::fs::write(&rules, "version: 1\nrules:\n  - name: r\n    events: [git.pus]\n    signal: {workflowId: 'w-${{ ado.commit.id }}', signalName: s}\n").expect("write");
+    let out = check(false);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("did you mean \"git.push\""), "{stdout}");
+
+    // A rule test whose expectation the rule does not meet.
+    std::fs::write(
+        &rules,
+        "version: 1\nrules:\n  - name: r\n    events: [git.push]\n    when: ado.branch == 'main'\n    signal: {workflowId: 'w-${{ ado.branch }}', signalName: s}\n\
+         tests:\n  - name: main signals\n    event: {id: e1, eventType: git.push, resource: {refUpdates: [{name: refs/heads/develop}]}}\n    expect:\n      actions: [{rule: r, workflowId: w-main}]\n",
+    )
+    .expect("write");
+    let out = check(true);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAIL")
+            && stdout.contains("main signals")
+            && stdout.contains("`when` is false"),
+        "{stdout}"
+    );
 }

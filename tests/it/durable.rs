@@ -213,8 +213,16 @@ async fn rejected_actions_are_dead_lettered_listed_and_replayed_once_fixed() {
     })
     .await;
     assert_eq!(wf.starts, 1);
-    let shown = app.admin_get(&format!("/admin/deliveries/{id}")).await;
-    assert_eq!(shown["actions"][0]["state"], "done", "{shown}");
+    // Temporal has it first; the spool records it right after.
+    eventually(
+        "the action recorded as done",
+        Duration::from_secs(10),
+        || async {
+            let shown = app.admin_get(&format!("/admin/deliveries/{id}")).await;
+            (shown["actions"][0]["state"] == "done").then_some(())
+        },
+    )
+    .await;
 }
 
 async fn register_keyword(address: &str, name: &str) {
