@@ -44,7 +44,7 @@ pub enum Command {
     /// Dry run: show how the rules treat payload files (no Temporal needed).
     ///
     /// Prints, per payload, the normalized `ado` view, every rule's decision
-    /// and the actions that would be sent, as JSON.
+    /// (and why not) and the exact actions that would be sent.
     /// Example: ado-temporal-bridge test --config bridge.yaml push.json
     Test {
         /// Configuration file.
@@ -53,6 +53,9 @@ pub enum Command {
         /// Source name to evaluate as (default: the first source).
         #[arg(long)]
         source: Option<String>,
+        /// JSON output (the whole `ado` view, decisions and actions).
+        #[arg(long)]
+        json: bool,
         /// ADO payload files.
         #[arg(required = true)]
         payloads: Vec<PathBuf>,

@@ -56,9 +56,10 @@ async fn main() -> ExitCode {
         cli::Command::Test {
             config,
             source,
+            json,
             payloads,
         } => report(
-            ado_temporal_bridge::tools::dry_run(&config, source.as_deref(), &payloads),
+            ado_temporal_bridge::tools::dry_run(&config, source.as_deref(), &payloads, json),
             EXIT_CONFIG,
         ),
         cli::Command::Deliveries { config, command } => report(

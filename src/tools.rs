@@ -63,6 +63,7 @@ pub fn dry_run(
     config_path: &Path,
     source: Option<&str>,
     payloads: &[PathBuf],
+    as_json: bool,
 ) -> anyhow::Result<String> {
     let config = Config::load(config_path)?;
     let rules = RuleSet::load(&config.mappings)?;
@@ -101,7 +102,68 @@ pub fn dry_run(
             "actions": evaluation.actions,
         }));
     }
-    Ok(serde_json::to_string_pretty(&Value::Array(results))?)
+    if as_json {
+        return Ok(serde_json::to_string_pretty(&Value::Array(results))?);
+    }
+    Ok(results.iter().map(human).collect::<Vec<_>>().join("\n\n"))
+}
+
+/// A dry-run result for a terminal: the view's key facts, each rule's
+/// decision, each action.
+fn human(r: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    let ado = &r["ado"];
+    let mut out = format!(
+        "{}\n  event      {}  (correlation id {})\n  ado        repository={} ref={} commit={} build={} release={} environment={}",
+        text(&r["payload"]),
+        text(&ado["eventType"]),
+        text(&r["correlationId"]),
+        text(&ado["repository"]["name"]),
+        text(&ado["ref"]),
+        text(&ado["commit"]["id"]),
+        text(&ado["build"]["id"]),
+        text(&ado["release"]["id"]),
+        text(&ado["environment"]["name"]),
+    );
+    for d in r["rules"].as_array().into_iter().flatten() {
+        let mark = if d["matched"] == Value::Bool(true) {
+            "MATCH"
+        } else {
+            "no   "
+        };
+        out.push_str(&format!(
+            "\n  {mark}      {}: {}",
+            text(&d["rule"]),
+            text(&d["reason"])
+        ));
+        if let Some(e) = d["error"].as_str() {
+            out.push_str(&format!("\n             error: {e}"));
+        }
+    }
+    let actions = r["actions"].as_array().cloned().unwrap_or_default();
+    if actions.is_empty() {
+        out.push_str("\n  => nothing would be sent to Temporal");
+    }
+    for a in &actions {
+        out.push_str(&format!(
+            "\n  => {} {} (rule {}) type={} queue={} signal={}\n     input: {}",
+            text(&a["kind"]),
+            text(&a["workflowId"]),
+            text(&a["rule"]),
+            text(&a["workflowType"]),
+            text(&a["taskQueue"]),
+            text(&a["signalName"]),
+            a["input"]
+        ));
+        if a["memo"].as_object().is_some_and(|m| !m.is_empty()) {
+            out.push_str(&format!("\n     memo:  {}", a["memo"]));
+        }
+    }
+    out
 }
 
 /// `deliveries list|show|replay` against the store in the config's `dataDir`.

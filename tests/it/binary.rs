@@ -247,3 +247,49 @@ fn check_finds_typos_and_failing_rule_tests() {
         "{stdout}"
     );
 }
+
+#[test]
+fn test_shows_decisions_and_actions_without_temporal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("bridge.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "mappings: [{}]\nsources:\n  - name: fabrikam\n    auth:\n      basic: {{username: u, password: long-enough-pw}}\n",
+            shipped_mappings().display()
+        ),
+    )
+    .expect("write");
+    let run = |json: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["test", "--config"]).arg(&config);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.arg(crate::support::fixture_path("git.push.json"))
+            .arg(crate::support::fixture_path("git.push.skip-deploy.json"));
+        cmd.output().expect("runs")
+    };
+    let out = run(false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("MATCH      deploy-main"), "{text}");
+    assert!(
+        text.contains("=> start deploy-payments-api-546c2aad0d0cf7bbabe3f8426df2c9a870c5c912"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`when` is false") && text.contains("nothing would be sent"),
+        "{text}"
+    );
+
+    let out = run(true);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v[0]["actions"][0]["workflowType"], "DeployService");
+    assert_eq!(v[0]["ado"]["branch"], "main");
+    assert_eq!(v[1]["actions"].as_array().map(Vec::len), Some(0));
+}
