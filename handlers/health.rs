@@ -46,3 +46,28 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         (StatusCode::SERVICE_UNAVAILABLE, body)
     }
 }
+
+/// `GET /metrics`: Prometheus text format. Spool gauges are read at scrape
+/// time. Labels carry no secrets and no raw paths.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = &state.metrics;
+    if let Ok(Ok(stats)) =
+        tokio::time::timeout(Duration::from_secs(2), state.bridge.store.stats()).await
+    {
+        m.spool_pending.set(stats.pending);
+        let age = stats
+            .oldest_pending_ms
+            .map(|t| {
+                (crate::store::unix_ms(std::time::SystemTime::now()) - t).max(0) as f64 / 1000.0
+            })
+            .unwrap_or(0.0);
+        m.spool_oldest_age.set(age);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+}

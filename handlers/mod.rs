@@ -34,17 +34,18 @@ pub struct Refusals {
 }
 
 impl Refusals {
-    /// Counts an answer's status if it is a refusal.
-    pub fn count(&self, status: u16) {
-        let counter = match status {
-            401 => &self.verification_failed,
-            403 => &self.forbidden,
-            400 => &self.malformed,
-            413 => &self.too_large,
-            404 => &self.unknown_source,
-            _ => return,
+    /// Counts an answer's status if it is a refusal; returns the reason.
+    pub fn count(&self, status: u16) -> Option<&'static str> {
+        let (counter, reason) = match status {
+            401 => (&self.verification_failed, "auth"),
+            403 => (&self.forbidden, "forbidden"),
+            400 => (&self.malformed, "malformed"),
+            413 => (&self.too_large, "too_large"),
+            404 => (&self.unknown_source, "unknown_source"),
+            _ => return None,
         };
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(reason)
     }
 }
 
@@ -53,6 +54,8 @@ impl Refusals {
 pub struct AppState {
     /// Refusal counters.
     pub refusals: Arc<Refusals>,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The delivery pipeline.
@@ -69,7 +72,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     if state.config.admin_listen.is_none() {
-        routes = routes.merge(admin_routes());
+        routes = routes
+            .merge(admin_routes())
+            .route("/metrics", get(health::metrics));
     }
     with_layers(routes, state)
 }
@@ -78,7 +83,8 @@ pub fn router(state: AppState) -> Router {
 pub fn admin_router(state: AppState) -> Router {
     let routes = admin_routes()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics));
     with_layers(routes, state)
 }
 

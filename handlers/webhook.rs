@@ -33,8 +33,11 @@ pub async fn receive(
     body: Body,
 ) -> Answer {
     let refusals = std::sync::Arc::clone(&state.refusals);
+    let metrics = std::sync::Arc::clone(&state.metrics);
     let answer = receive_inner(state, source_name, headers, body).await;
-    refusals.count(answer.status);
+    if let Some(reason) = refusals.count(answer.status) {
+        metrics.reject(reason);
+    }
     answer
 }
 

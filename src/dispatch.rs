@@ -27,6 +27,7 @@ const BATCH: usize = 128;
 
 /// Sends spooled actions to Temporal.
 pub struct Dispatcher {
+    metrics: Arc<crate::metrics::Metrics>,
     store: Store,
     gateway: Arc<dyn Gateway>,
     settings: SpoolConfig,
@@ -51,8 +52,14 @@ impl Drop for Claim {
 
 impl Dispatcher {
     /// Creates a dispatcher (not yet running).
-    pub fn new(store: Store, gateway: Arc<dyn Gateway>, settings: SpoolConfig) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        gateway: Arc<dyn Gateway>,
+        settings: SpoolConfig,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            metrics,
             store,
             gateway,
             settings,
@@ -106,11 +113,22 @@ impl Dispatcher {
         call: &CallContext,
         request_key: &str,
     ) -> Result<ActionResult, TemporalError> {
+        let started = std::time::Instant::now();
         let result = self.gateway.execute(action, call, request_key).await;
+        let kind = action.kind.as_str();
+        self.metrics
+            .temporal_call(kind, started.elapsed().as_secs_f64());
         tracing::debug!(seq, ok = result.is_ok(), "attempt finished");
         let store_result = match &result {
             Ok(r) => {
                 tracing::info!(seq, rule = %action.rule, workflow_id = %action.workflow_id, run_id = r.run_id.as_deref().unwrap_or(""), status = r.status.as_str(), "Temporal accepted the action");
+                self.metrics.action(kind, r.status.as_str());
+                if call.received_ms > 0 {
+                    let waited = unix_ms(SystemTime::now()).saturating_sub(call.received_ms);
+                    self.metrics
+                        .end_to_end_latency
+                        .observe(waited as f64 / 1000.0);
+                }
                 self.store
                     .complete(seq, r.status.as_str(), r.run_id.clone())
                     .await
@@ -119,6 +137,8 @@ impl Dispatcher {
                 let attempts = attempts_so_far + 1;
                 let dead = !e.is_transient() && attempts >= self.settings.max_attempts;
                 let next = SystemTime::now() + self.backoff(attempts_so_far);
+                self.metrics
+                    .action(kind, if dead { "deadLettered" } else { "failed" });
                 if dead {
                     tracing::error!(seq, rule = %action.rule, workflow_id = %action.workflow_id, attempts, error = %e, "action dead-lettered");
                 } else if e.is_transient() {

@@ -22,6 +22,7 @@ pub mod dispatch;
 #[path = "../handlers/mod.rs"]
 pub mod handlers;
 pub mod mapping;
+pub mod metrics;
 pub mod pipeline;
 pub mod ruletests;
 pub mod startup;

@@ -171,6 +171,8 @@ pub struct Bridge {
     pub dispatcher: Arc<Dispatcher>,
     /// Longest rule evaluation.
     pub rule_timeout: std::time::Duration,
+    /// Metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Seconds ADO is told to wait when Temporal is unavailable.
@@ -297,6 +299,8 @@ impl Bridge {
         received: SystemTime,
     ) -> Answer {
         let mut report = Report::new(&correlation_id, &envelope);
+        let labels = crate::metrics::Metrics::delivery(&delivery.source, &envelope.event_type);
+        self.metrics.received.get_or_create(&labels).inc();
         let allow = &delivery.allow;
         if !Allow::permits(&allow.organizations, envelope.container_id("account"))
             || !Allow::permits(&allow.projects, envelope.container_id("project"))
@@ -354,6 +358,7 @@ impl Bridge {
             event_id: envelope.id.clone(),
             event_type: envelope.event_type.clone(),
             source: delivery.source.clone(),
+            received_ms: unix_ms(received),
         };
         let record = DeliveryRecord {
             event_id: envelope.id.clone(),
@@ -458,6 +463,7 @@ impl Bridge {
         rows: &[ActionRow],
     ) -> Answer {
         tracing::info!(first_correlation_id = %earlier.correlation_id, "redelivery recognised; nothing to do");
+        self.metrics.duplicates.inc();
         report.outcome = Outcome::Duplicate;
         report.reason = Some(format!(
             "event {event_id} was already handled (first delivery {})",
@@ -506,6 +512,13 @@ impl Bridge {
         } else {
             report.reason = Some("no rule matched".into());
             tracing::info!("no rule matched; ignored");
+            self.metrics
+                .ignored
+                .get_or_create(&crate::metrics::Metrics::delivery(
+                    &record.source,
+                    &record.event_type,
+                ))
+                .inc();
         }
         self.remember(record, answer(200, report)).await
     }
@@ -521,11 +534,23 @@ impl Bridge {
         let mut rejected = false;
         for action in &evaluation.actions {
             let span = tracing::info_span!("temporal.action", rule = %action.rule, action = action.kind.as_str(), workflow.id = %action.workflow_id);
+            let started = std::time::Instant::now();
             let result = self
                 .gateway
                 .execute(action, &call, &call.event_id)
                 .instrument(span)
                 .await;
+            self.metrics
+                .temporal_call(action.kind.as_str(), started.elapsed().as_secs_f64());
+            match &result {
+                Ok(r) => {
+                    self.metrics.action(action.kind.as_str(), r.status.as_str());
+                    self.metrics.end_to_end_latency.observe(
+                        unix_ms(SystemTime::now()).saturating_sub(call.received_ms) as f64 / 1000.0,
+                    );
+                }
+                Err(_) => self.metrics.action(action.kind.as_str(), "failed"),
+            }
             let mut entry = ActionReport::planned(action);
             entry.record(&result, self.gateway.as_ref());
             report.actions.push(entry);

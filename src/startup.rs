@@ -71,7 +71,13 @@ impl Application {
             ),
             None => None,
         };
-        let dispatcher = Dispatcher::new(store.clone(), Arc::clone(&gateway), config.spool.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            Arc::clone(&gateway),
+            config.spool.clone(),
+            Arc::clone(&metrics),
+        );
         let dispatcher_task =
             (config.delivery == DeliveryMode::Durable).then(|| dispatcher.spawn(shutdown.clone()));
         tracing::info!(
@@ -86,6 +92,7 @@ impl Application {
         );
         let state = AppState {
             refusals: Arc::default(),
+            metrics: Arc::clone(&metrics),
             bridge: Arc::new(Bridge {
                 rules: Arc::new(rules),
                 gateway: Arc::clone(&gateway),
@@ -93,6 +100,7 @@ impl Application {
                 mode: config.delivery,
                 dispatcher,
                 rule_timeout: config.limits.rule_timeout,
+                metrics: Arc::clone(&metrics),
             }),
             gateway,
             config: Arc::new(config),

@@ -28,6 +28,9 @@ pub struct CallContext {
     pub event_type: String,
     /// Source name.
     pub source: String,
+    /// When the delivery was received (ms since the epoch), for latency.
+    #[serde(default)]
+    pub received_ms: i64,
 }
 
 /// What Temporal did with an action.

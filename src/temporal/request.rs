@@ -208,6 +208,7 @@ mod tests {
             event_id: "ev-1".into(),
             event_type: "git.push".into(),
             source: "fabrikam".into(),
+            received_ms: 0,
         }
     }
 

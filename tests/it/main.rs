@@ -4,6 +4,7 @@ mod binary;
 mod crash;
 mod durable;
 mod hostile;
+mod metrics;
 mod normalize;
 mod security;
 mod support;
