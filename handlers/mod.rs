@@ -17,8 +17,8 @@ use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::Tra
 
 use crate::{config::Config, pipeline::Bridge, temporal::Gateway};
 
-/// Refusals by reason, since start (exported as metrics once those exist;
-/// readable now at `GET /admin/stats`).
+/// Refusals by reason since start, for `GET /admin/stats` (the same counts
+/// are in `/metrics` as `ado_bridge_deliveries_rejected_total`).
 #[derive(Debug, Default)]
 pub struct Refusals {
     /// 401: verification failed.
