@@ -103,6 +103,15 @@ async fn receive_inner(
             key_ids: matched.to_string(),
             headers: visible_headers(&headers, &hidden),
             correlation_header,
+            trace: headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|tp| {
+                    crate::temporal::TraceContext::parse(
+                        tp,
+                        headers.get("tracestate").and_then(|v| v.to_str().ok()),
+                    )
+                }),
             body,
             dry_run,
         })

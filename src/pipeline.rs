@@ -151,6 +151,8 @@ pub struct Delivery {
     pub headers: Map<String, Value>,
     /// The caller's `X-Correlation-ID`, if safe.
     pub correlation_header: Option<String>,
+    /// The caller's W3C trace context, if valid.
+    pub trace: Option<crate::temporal::TraceContext>,
     /// The raw body.
     pub body: bytes::Bytes,
     /// Decide only; send nothing.
@@ -359,6 +361,7 @@ impl Bridge {
             event_type: envelope.event_type.clone(),
             source: delivery.source.clone(),
             received_ms: unix_ms(received),
+            trace: delivery.trace.clone(),
         };
         let record = DeliveryRecord {
             event_id: envelope.id.clone(),

@@ -31,6 +31,49 @@ pub struct CallContext {
     /// When the delivery was received (ms since the epoch), for latency.
     #[serde(default)]
     pub received_ms: i64,
+    /// The caller's W3C trace context (`traceparent`, `tracestate`), passed
+    /// on in Temporal's `_tracer-data` header so the workflow joins the trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
+}
+
+/// A validated W3C trace context.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct TraceContext {
+    /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
+    pub traceparent: String,
+    /// Vendor state, passed through when short and printable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+}
+
+impl TraceContext {
+    /// Accepts a `traceparent` only in the W3C format (version 00, non-zero
+    /// ids), so nothing else is forwarded into workflow headers.
+    pub fn parse(traceparent: &str, tracestate: Option<&str>) -> Option<Self> {
+        let parts: Vec<&str> = traceparent.trim().split('-').collect();
+        let hex = |s: &str, n: usize| {
+            s.len() == n
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        let ok = parts.len() == 4
+            && parts[0] == "00"
+            && hex(parts[1], 32)
+            && hex(parts[2], 16)
+            && hex(parts[3], 2)
+            && parts[1].bytes().any(|b| b != b'0')
+            && parts[2].bytes().any(|b| b != b'0');
+        ok.then(|| Self {
+            traceparent: parts.join("-"),
+            tracestate: tracestate
+                .map(str::trim)
+                .filter(|s| {
+                    !s.is_empty() && s.len() <= 512 && s.bytes().all(|b| (0x20..0x7f).contains(&b))
+                })
+                .map(str::to_owned),
+        })
+    }
 }
 
 /// What Temporal did with an action.

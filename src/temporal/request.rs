@@ -70,18 +70,33 @@ fn memo(action: &PlannedAction, call: &CallContext) -> Memo {
 
 /// The Temporal header fields every request carries.
 pub fn header(call: &CallContext) -> Header {
-    Header {
-        fields: HashMap::from([
-            (
-                "correlationId".to_owned(),
-                json_payload(&Value::String(call.correlation_id.clone())),
-            ),
-            (
-                "adoEventId".to_owned(),
-                json_payload(&Value::String(call.event_id.clone())),
-            ),
-        ]),
+    let mut fields = HashMap::from([
+        (
+            "correlationId".to_owned(),
+            json_payload(&Value::String(call.correlation_id.clone())),
+        ),
+        (
+            "adoEventId".to_owned(),
+            json_payload(&Value::String(call.event_id.clone())),
+        ),
+    ]);
+    if let Some(trace) = &call.trace {
+        // The field and shape Temporal's OpenTelemetry interceptors read in
+        // every SDK: a JSON map of the W3C propagation headers.
+        let mut carrier = Map::new();
+        carrier.insert(
+            "traceparent".into(),
+            Value::String(trace.traceparent.clone()),
+        );
+        if let Some(state) = &trace.tracestate {
+            carrier.insert("tracestate".into(), Value::String(state.clone()));
+        }
+        fields.insert(
+            "_tracer-data".to_owned(),
+            json_payload(&Value::Object(carrier)),
+        );
     }
+    Header { fields }
 }
 
 fn search_attributes(m: &Map<String, Value>) -> Option<SearchAttributes> {
@@ -209,6 +224,7 @@ mod tests {
             event_type: "git.push".into(),
             source: "fabrikam".into(),
             received_ms: 0,
+            trace: None,
         }
     }
 
@@ -270,6 +286,31 @@ mod tests {
         assert_eq!(
             req.workflow_execution_timeout.map(|d| d.seconds),
             Some(3600)
+        );
+    }
+
+    #[test]
+    fn trace_context_is_validated_before_it_is_forwarded() {
+        use crate::temporal::TraceContext;
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert!(TraceContext::parse(tp, None).is_some());
+        for bad in [
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f-00f067aa0ba902b7-01",
+            "",
+        ] {
+            assert!(TraceContext::parse(bad, None).is_none(), "{bad}");
+        }
+        let mut c = call();
+        c.trace = TraceContext::parse(tp, Some("a=1\nb"));
+        let h = header(&c).fields;
+        assert_eq!(
+            text(&h["_tracer-data"]),
+            format!("{{\"traceparent\":\"{tp}\"}}"),
+            "bad tracestate dropped"
         );
     }
 

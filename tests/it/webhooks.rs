@@ -425,3 +425,44 @@ async fn direct_mode_delivers_and_remembers_like_durable_mode() {
     assert_eq!(again["outcome"], "duplicate");
     assert_eq!(again["actions"][0]["runId"], body["actions"][0]["runId"]);
 }
+
+#[tokio::test]
+async fn an_incoming_trace_context_is_passed_into_the_workflow_header() {
+    let app = TestApp::spawn().await;
+    app.wait_ready().await;
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let body = serde_json::to_vec(&fixture("git.push.json")).expect("json");
+    let r = app
+        .post_raw(
+            "fabrikam",
+            body,
+            Some(("ado-hooks", PASSWORD)),
+            &[("traceparent", tp), ("tracestate", "vendor=1")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let wf = workflow(&app.temporal().await, PUSH_WORKFLOW)
+        .await
+        .expect("started");
+    assert_eq!(
+        wf.header["_tracer-data"],
+        json!({"traceparent": tp, "tracestate": "vendor=1"})
+    );
+
+    // A malformed trace context is not forwarded.
+    let build = serde_json::to_vec(&fixture("build.complete.v2.json")).expect("json");
+    let r = app
+        .post_raw(
+            "fabrikam",
+            build,
+            Some(("ado-hooks", PASSWORD)),
+            &[("traceparent", "00-zz-not-a-trace-01")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let wf = workflow(&app.temporal().await, "build-20417")
+        .await
+        .expect("started");
+    assert!(wf.header.get("_tracer-data").is_none());
+    assert!(wf.signals[0].2.get("_tracer-data").is_none());
+}
