@@ -45,6 +45,22 @@ async fn wait_ready(http: &reqwest::Client, base: &str) -> Value {
     .await
 }
 
+/// Waits until the bridge's spool has nothing pending.
+async fn drained(http: &reqwest::Client, base: &str) {
+    eventually("the spool to drain", Duration::from_secs(60), || async {
+        let body: Value = http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (body["spool"]["pending"] == 0).then_some(())
+    })
+    .await;
+}
+
 async fn send(http: &reqwest::Client, base: &str, n: usize) -> Option<u16> {
     let r = http
         .post(format!("{base}/webhooks/fabrikam"))
@@ -125,18 +141,7 @@ async fn killing_the_bridge_mid_stream_loses_and_duplicates_nothing() {
     // Start again: the spool drains what was accepted.
     let mut child = spawn(&config);
     wait_ready(&http, &base).await;
-    eventually("the spool to drain", Duration::from_secs(60), || async {
-        let body: Value = http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (body["spool"]["pending"] == 0).then_some(())
-    })
-    .await;
+    drained(&http, &base).await;
     let client = temporal_client(&server.address, &namespace).await;
     for n in &accepted {
         let id = format!("deploy-payments-api-{n:040x}");
@@ -155,18 +160,7 @@ async fn killing_the_bridge_mid_stream_loses_and_duplicates_nothing() {
         let s = send(&http, &base, *n).await.expect("answered");
         assert!((200..300).contains(&s), "retry of {n} answered {s}");
     }
-    eventually("the retries to drain", Duration::from_secs(60), || async {
-        let body: Value = http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (body["spool"]["pending"] == 0).then_some(())
-    })
-    .await;
+    drained(&http, &base).await;
     for n in 1..=DELIVERIES {
         let id = format!("deploy-payments-api-{n:040x}");
         let wf = workflow(&client, &id)

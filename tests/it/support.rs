@@ -298,10 +298,9 @@ impl TestApp {
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 impl TestApp {
-    /// `GET` an admin API path with the admin token.
-    pub async fn admin_get(&self, path: &str) -> Value {
+    async fn admin(&self, method: reqwest::Method, path: &str) -> Value {
         self.http
-            .get(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
@@ -311,17 +310,14 @@ impl TestApp {
             .expect("admin JSON")
     }
 
+    /// `GET` an admin API path with the admin token.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.admin(reqwest::Method::GET, path).await
+    }
+
     /// `POST` an admin API path with the admin token.
     pub async fn admin_post(&self, path: &str) -> Value {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("admin request")
-            .json()
-            .await
-            .expect("admin JSON")
+        self.admin(reqwest::Method::POST, path).await
     }
 }
 
