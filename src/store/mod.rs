@@ -487,7 +487,10 @@ impl Store {
         .await
     }
 
-    /// Whether `seq` is the oldest pending action of its workflow id.
+    /// Whether `seq` is the oldest pending action of its workflow id. The
+    /// bridge itself learns this from [`Store::admit`] and [`Store::due`];
+    /// this is for checking the ordering rule in tests.
+    #[cfg(test)]
     pub async fn is_head(&self, seq: i64) -> Result<bool, StoreError> {
         self.call(move |c| {
             c.prepare_cached(

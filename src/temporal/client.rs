@@ -47,19 +47,6 @@ impl TemporalGateway {
         gw
     }
 
-    /// Connects now, waiting for the server (used by the CLI and tests).
-    pub async fn connect(config: TemporalConfig) -> anyhow::Result<Arc<Self>> {
-        let gw = Arc::new(Self {
-            config,
-            client: OnceCell::new(),
-            ready: AtomicBool::new(false),
-        });
-        let client = gw.dial().await?;
-        let _ = gw.client.set(client);
-        gw.ready.store(true, Ordering::Release);
-        Ok(gw)
-    }
-
     async fn keep_healthy(&self, shutdown: tokio_util::sync::CancellationToken) {
         let mut delay = Duration::from_millis(200);
         loop {
