@@ -5,7 +5,7 @@
 use axum::{
     Json,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -14,33 +14,36 @@ use serde_json::json;
 use super::AppState;
 use crate::store::DeliveryFilter;
 
-/// `None` when the request carries the admin token, else the refusal.
-fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+/// Lets a request through only with the admin token: 404 when the admin
+/// API is off (no token configured), 401 without the right token. Layered
+/// on every admin route, so no handler can forget it.
+pub async fn require_token(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let Some(token) = &state.config.admin_token else {
-        return Some(
-            (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": "the admin API is off; set admin.token"})),
-            )
-                .into_response(),
-        );
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "the admin API is off; set admin.token"})),
+        )
+            .into_response();
     };
-    let presented = headers
+    let presented = req
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
     match presented {
-        Some(p) if token.matches(p) => None,
-        _ => Some(
-            (
-                StatusCode::UNAUTHORIZED,
-                [(
-                    header::WWW_AUTHENTICATE,
-                    "Bearer realm=\"ado-temporal-bridge admin\"",
-                )],
-                Json(json!({"error": "admin token required"})),
-            )
-                .into_response(),
-        ),
+        Some(p) if token.matches(p) => next.run(req).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"ado-temporal-bridge admin\"",
+            )],
+            Json(json!({"error": "admin token required"})),
+        )
+            .into_response(),
     }
 }
 
@@ -64,14 +67,7 @@ pub struct ListQuery {
 }
 
 /// `GET /admin/deliveries`: newest first, filtered.
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    if let Some(r) = refusal(&state, &headers) {
-        return r;
-    }
+pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Response {
     let filter = DeliveryFilter {
         source: q.source,
         event_type: q.event_type,
@@ -86,14 +82,7 @@ pub async fn list(
 }
 
 /// `GET /admin/deliveries/{id}`: the answer given and every action's state.
-pub async fn show(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> Response {
-    if let Some(r) = refusal(&state, &headers) {
-        return r;
-    }
+pub async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
     match state.bridge.store.show(id).await {
         Ok(Some((rec, actions))) => Json(crate::store::detail(id, &rec, &actions)).into_response(),
         Ok(None) => (
@@ -106,14 +95,7 @@ pub async fn show(
 }
 
 /// `POST /admin/deliveries/{id}/replay`: dead-lettered actions go again.
-pub async fn replay(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> Response {
-    if let Some(r) = refusal(&state, &headers) {
-        return r;
-    }
+pub async fn replay(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
     match state.bridge.store.replay(id).await {
         Ok(n) => {
             tracing::info!(delivery = id, actions = n, "replay requested");
@@ -125,20 +107,16 @@ pub async fn replay(
 }
 
 /// `GET /admin/stats`: refusals by reason since start, and the spool.
-pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = refusal(&state, &headers) {
-        return r;
-    }
-    use std::sync::atomic::Ordering::Relaxed;
-    let r = &state.refusals;
+pub async fn stats(State(state): State<AppState>) -> Response {
+    let m = &state.metrics;
     let spool = state.bridge.store.stats().await.ok();
     Json(json!({
         "refused": {
-            "verificationFailed": r.verification_failed.load(Relaxed),
-            "forbidden": r.forbidden.load(Relaxed),
-            "malformed": r.malformed.load(Relaxed),
-            "tooLarge": r.too_large.load(Relaxed),
-            "unknownSource": r.unknown_source.load(Relaxed),
+            "verificationFailed": m.rejected_count("auth"),
+            "forbidden": m.rejected_count("forbidden"),
+            "malformed": m.rejected_count("malformed"),
+            "tooLarge": m.rejected_count("too_large"),
+            "unknownSource": m.rejected_count("unknown_source"),
         },
         "spool": spool,
     }))

@@ -17,43 +17,9 @@ use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::Tra
 
 use crate::{config::Config, pipeline::Bridge, temporal::Gateway};
 
-/// Refusals by reason since start, for `GET /admin/stats` (the same counts
-/// are in `/metrics` as `ado_bridge_deliveries_rejected_total`).
-#[derive(Debug, Default)]
-pub struct Refusals {
-    /// 401: verification failed.
-    pub verification_failed: std::sync::atomic::AtomicU64,
-    /// 403: credential used outside its grant.
-    pub forbidden: std::sync::atomic::AtomicU64,
-    /// 400: not JSON or not an ADO envelope.
-    pub malformed: std::sync::atomic::AtomicU64,
-    /// 413: body too large.
-    pub too_large: std::sync::atomic::AtomicU64,
-    /// 404: unknown source.
-    pub unknown_source: std::sync::atomic::AtomicU64,
-}
-
-impl Refusals {
-    /// Counts an answer's status if it is a refusal; returns the reason.
-    pub fn count(&self, status: u16) -> Option<&'static str> {
-        let (counter, reason) = match status {
-            401 => (&self.verification_failed, "auth"),
-            403 => (&self.forbidden, "forbidden"),
-            400 => (&self.malformed, "malformed"),
-            413 => (&self.too_large, "too_large"),
-            404 => (&self.unknown_source, "unknown_source"),
-            _ => return None,
-        };
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Some(reason)
-    }
-}
-
 /// Shared state of all handlers.
 #[derive(Clone)]
 pub struct AppState {
-    /// Refusal counters.
-    pub refusals: Arc<Refusals>,
     /// Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Validated configuration.
@@ -73,7 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz));
     if state.config.admin_listen.is_none() {
         routes = routes
-            .merge(admin_routes())
+            .merge(admin_routes(&state))
             .route("/metrics", get(health::metrics));
     }
     with_layers(routes, state)
@@ -81,19 +47,23 @@ pub fn router(state: AppState) -> Router {
 
 /// The routes served on `adminListen`.
 pub fn admin_router(state: AppState) -> Router {
-    let routes = admin_routes()
+    let routes = admin_routes(&state)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics));
     with_layers(routes, state)
 }
 
-fn admin_routes() -> Router<AppState> {
+fn admin_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/admin/deliveries", get(admin::list))
         .route("/admin/deliveries/{id}", get(admin::show))
         .route("/admin/deliveries/{id}/replay", post(admin::replay))
         .route("/admin/stats", get(admin::stats))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_token,
+        ))
 }
 
 fn with_layers(routes: Router<AppState>, state: AppState) -> Router {

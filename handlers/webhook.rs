@@ -32,12 +32,9 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    let refusals = std::sync::Arc::clone(&state.refusals);
     let metrics = std::sync::Arc::clone(&state.metrics);
     let answer = receive_inner(state, source_name, headers, body).await;
-    if let Some(reason) = refusals.count(answer.status) {
-        metrics.reject(reason);
-    }
+    metrics.count_refusal(answer.status);
     answer
 }
 

@@ -158,13 +158,30 @@ impl Metrics {
         }
     }
 
-    /// Counts a refusal.
-    pub fn reject(&self, reason: &str) {
+    /// Counts an answer's status if it is a refusal.
+    pub fn count_refusal(&self, status: u16) {
+        let reason = match status {
+            401 => "auth",
+            403 => "forbidden",
+            400 => "malformed",
+            413 => "too_large",
+            404 => "unknown_source",
+            _ => return,
+        };
         self.rejected
             .get_or_create(&ReasonLabels {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    /// Refusals counted for `reason` since start.
+    pub fn rejected_count(&self, reason: &str) -> u64 {
+        self.rejected
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .get()
     }
 
     /// Counts an action's outcome.

@@ -91,7 +91,6 @@ impl Application {
             "bridge configured"
         );
         let state = AppState {
-            refusals: Arc::default(),
             metrics: Arc::clone(&metrics),
             bridge: Arc::new(Bridge {
                 rules: Arc::new(rules),
