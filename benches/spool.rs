@@ -22,6 +22,8 @@ fn record(i: usize) -> DeliveryRecord {
         outcome: "queued".into(),
         response: "x".repeat(1_000),
         received_at_ms: i64::try_from(i).unwrap_or(0),
+        reason_code: String::new(),
+        remembered: true,
     }
 }
 

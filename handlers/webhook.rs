@@ -32,10 +32,31 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
+    let received = SystemTime::now();
     let metrics = std::sync::Arc::clone(&state.metrics);
+    let bridge = std::sync::Arc::clone(&state.bridge);
+    let logged_name = log_safe(&source_name);
     let answer = receive_inner(state, source_name, headers, body).await;
     metrics.count_refusal(answer.status);
+    // Refusals before the pipeline (it logs its own).
+    if matches!(answer.status, 401 | 404 | 413) {
+        let entry = crate::delivery_log::Entry {
+            source: logged_name,
+            received: Some(received),
+            ..Default::default()
+        };
+        bridge.log.log_only(entry, &answer);
+    }
     answer
+}
+
+/// A source name from the URL as the log may keep it: it can be anything
+/// an unauthenticated caller sent.
+fn log_safe(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect()
 }
 
 async fn receive_inner(

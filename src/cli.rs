@@ -83,9 +83,9 @@ pub enum Command {
 /// `deliveries` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DeliveriesCommand {
-    /// Newest deliveries first.
+    /// Newest deliveries first, each with its reason code.
     ///
-    /// Example: ado-temporal-bridge deliveries list --outcome dead
+    /// Example: ado-temporal-bridge deliveries list --reason DEAD_LETTER
     List {
         /// Only this source.
         #[arg(long)]
@@ -100,6 +100,11 @@ pub enum DeliveriesCommand {
         /// Only this correlation id.
         #[arg(long)]
         correlation_id: Option<String>,
+        /// Only this reason code (VERIFICATION_FAILED, FORBIDDEN,
+        /// NO_RULE_MATCHED, RULE_ERROR, QUEUED, STARTED, SIGNALED,
+        /// DUPLICATE, DEAD_LETTER ...).
+        #[arg(long = "reason")]
+        reason_code: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,

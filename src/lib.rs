@@ -18,6 +18,7 @@ pub mod ado;
 pub mod cli;
 pub mod config;
 pub mod correlation;
+pub mod delivery_log;
 pub mod dispatch;
 #[path = "../handlers/mod.rs"]
 pub mod handlers;

@@ -12,6 +12,7 @@ use crate::{
     ado::{self, Envelope},
     config::{Allow, DeliveryMode},
     correlation,
+    delivery_log::{DeliveryLog, Entry},
     dispatch::Dispatcher,
     mapping::{ActionKind, Evaluation, PlannedAction, RuleDecision, RuleSet, Variables},
     store::{ActionRow, Admission, DeliveryRecord, NewAction, Store, StoreError, unix_ms},
@@ -175,6 +176,8 @@ pub struct Bridge {
     pub rule_timeout: std::time::Duration,
     /// Metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Log-only entries (refusals, duplicates, rule errors).
+    pub log: DeliveryLog,
 }
 
 /// Seconds ADO is told to wait when Temporal is unavailable.
@@ -273,7 +276,14 @@ impl Bridge {
                     .clone()
                     .unwrap_or_else(correlation::random);
                 tracing::warn!(correlation_id = %id, source = %delivery.source, reason = %e, "malformed delivery");
-                return Answer::rejected(400, id, e.to_string());
+                let ans = Answer::rejected(400, id, e.to_string());
+                let entry = Entry {
+                    source: delivery.source,
+                    received: Some(received),
+                    ..Entry::default()
+                };
+                self.log.log_only(entry, &ans);
+                return ans;
             }
         };
         let correlation_id = delivery
@@ -301,6 +311,13 @@ impl Bridge {
         received: SystemTime,
     ) -> Answer {
         let mut report = Report::new(&correlation_id, &envelope);
+        let entry = Entry {
+            source: delivery.source.clone(),
+            event_id: envelope.id.clone(),
+            event_type: envelope.event_type.clone(),
+            notification_key: envelope.notification_key(),
+            received: Some(received),
+        };
         let labels = crate::metrics::Metrics::delivery(&delivery.source, &envelope.event_type);
         self.metrics.received.get_or_create(&labels).inc();
         let allow = &delivery.allow;
@@ -311,7 +328,7 @@ impl Bridge {
             report.outcome = Outcome::Forbidden;
             report.reason =
                 Some("this source may not deliver events of this organization or project".into());
-            return answer(403, report);
+            return self.log_only(entry, answer(403, report));
         }
         if !delivery.dry_run {
             match self
@@ -324,10 +341,11 @@ impl Bridge {
                 .await
             {
                 Ok(Some((earlier, rows))) => {
-                    return self.duplicate(report, &envelope.id, earlier, &rows);
+                    let ans = self.duplicate(report, &envelope.id, earlier, &rows);
+                    return self.log_only(entry, ans);
                 }
                 Ok(None) => {}
-                Err(e) => return self.store_unavailable(report, &e),
+                Err(e) => return self.log_only(entry, self.store_unavailable(report, &e)),
             }
         }
 
@@ -341,7 +359,7 @@ impl Bridge {
             tracing::warn!(rule = %rule.rule, "delivery refused: rule outside the source's grant");
             report.outcome = Outcome::Forbidden;
             report.reason = Some(format!("this source may not trigger rule {:?}", rule.rule));
-            return answer(403, report);
+            return self.log_only(entry, answer(403, report));
         }
         if delivery.dry_run {
             report.outcome = Outcome::DryRun;
@@ -373,19 +391,33 @@ impl Bridge {
             outcome: String::new(),
             response: String::new(),
             received_at_ms: unix_ms(received),
+            reason_code: String::new(),
+            remembered: true,
         };
         if evaluation.actions.is_empty() {
             return self
-                .finish_without_actions(report, &evaluation, record)
+                .finish_without_actions(report, &evaluation, record, entry)
                 .await;
         }
-        match self.mode {
+        let ans = match self.mode {
             DeliveryMode::Direct => self.deliver_direct(report, &evaluation, call, record).await,
             DeliveryMode::Durable => {
                 self.deliver_durable(report, &evaluation, call, record)
                     .await
             }
+        };
+        // Answers that kept nothing (503s, duplicates found at admission)
+        // still belong in the log.
+        if ans.status == 503 || ans.report.outcome == Outcome::Duplicate {
+            self.log.log_only(entry, &ans);
         }
+        ans
+    }
+
+    /// Logs an answer that changes nothing, then returns it.
+    fn log_only(&self, entry: Entry, ans: Answer) -> Answer {
+        self.log.log_only(entry, &ans);
+        ans
     }
 
     /// Evaluates the rules on a blocking thread, bounded in time: a rule
@@ -508,10 +540,15 @@ impl Bridge {
         mut report: Report,
         evaluation: &Evaluation,
         record: DeliveryRecord,
+        entry: Entry,
     ) -> Answer {
         if evaluation.has_errors() {
             report.outcome = Outcome::Failed;
             report.reason = Some("a rule failed to evaluate; see rules".into());
+            tracing::warn!("a rule failed to evaluate; nothing done");
+            // Logged, not remembered: once the rules are fixed, ADO's
+            // redelivery is processed again.
+            return self.log_only(entry, answer(200, report));
         } else {
             report.reason = Some("no rule matched".into());
             tracing::info!("no rule matched; ignored");
@@ -596,6 +633,7 @@ impl Bridge {
         record.status = ans.status;
         record.outcome = outcome_name(ans.report.outcome);
         record.response = serde_json::to_string(&ans.report).unwrap_or_default();
+        record.reason_code = crate::delivery_log::reason_code(&ans).to_owned();
         if let Err(e) = self.store.admit(record, vec![], None, 0).await {
             // Temporal has the effect (if any); a redelivery repeats the same
             // requests harmlessly. Only its `duplicate` label is lost.

@@ -90,6 +90,7 @@ impl Application {
             namespace = %config.temporal.namespace,
             "bridge configured"
         );
+        let log = crate::delivery_log::DeliveryLog::new(store.clone());
         let state = AppState {
             metrics: Arc::clone(&metrics),
             bridge: Arc::new(Bridge {
@@ -100,6 +101,7 @@ impl Application {
                 dispatcher,
                 rule_timeout: config.limits.rule_timeout,
                 metrics: Arc::clone(&metrics),
+                log,
             }),
             gateway,
             config: Arc::new(config),

@@ -181,6 +181,7 @@ pub async fn deliveries(config_path: &Path, command: DeliveriesCommand) -> anyho
             event_type,
             outcome,
             correlation_id,
+            reason_code,
             limit,
             json,
         } => {
@@ -190,6 +191,7 @@ pub async fn deliveries(config_path: &Path, command: DeliveriesCommand) -> anyho
                     event_type,
                     outcome,
                     correlation_id,
+                    reason_code,
                     limit,
                 })
                 .await?;
@@ -197,12 +199,13 @@ pub async fn deliveries(config_path: &Path, command: DeliveriesCommand) -> anyho
                 return Ok(serde_json::to_string_pretty(&rows)?);
             }
             let mut out = format!(
-                "{:>6}  {:<24}  {:<10}  {:<48}  {:<10}  {:>7}  {:>4}  {:>4}  {}",
+                "{:>6}  {:<24}  {:<10}  {:<48}  {:>6}  {:<19}  {:>7}  {:>4}  {:>4}  {}",
                 "ID",
                 "RECEIVED (UTC)",
                 "SOURCE",
                 "EVENT TYPE",
-                "OUTCOME",
+                "STATUS",
+                "REASON",
                 "PENDING",
                 "DONE",
                 "DEAD",
@@ -210,12 +213,13 @@ pub async fn deliveries(config_path: &Path, command: DeliveriesCommand) -> anyho
             );
             for r in rows {
                 out.push_str(&format!(
-                    "\n{:>6}  {:<24}  {:<10}  {:<48}  {:<10}  {:>7}  {:>4}  {:>4}  {}",
+                    "\n{:>6}  {:<24}  {:<10}  {:<48}  {:>6}  {:<19}  {:>7}  {:>4}  {:>4}  {}",
                     r.id,
                     format_ms(r.received_at_ms),
                     r.source,
                     r.event_type,
-                    r.outcome,
+                    r.status,
+                    r.reason_code,
                     r.pending,
                     r.done,
                     r.dead,

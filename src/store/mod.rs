@@ -70,6 +70,11 @@ pub struct DeliveryRecord {
     pub response: String,
     /// When it was received (ms since the Unix epoch).
     pub received_at_ms: i64,
+    /// Why, as a stable code (`NO_RULE_MATCHED`, `QUEUED` ...).
+    pub reason_code: String,
+    /// Whether it counts for redelivery detection; `false` for entries
+    /// kept only for the log (refusals, duplicates, rule errors, 503s).
+    pub remembered: bool,
 }
 
 /// An action to spool.
@@ -163,6 +168,8 @@ pub struct DeliverySummary {
     pub status: u16,
     /// Outcome answered.
     pub outcome: String,
+    /// Why, now (`NO_RULE_MATCHED`, `QUEUED`, `STARTED`, `DEAD_LETTER` ...).
+    pub reason_code: String,
     /// Actions still pending.
     pub pending: i64,
     /// Actions delivered.
@@ -182,6 +189,8 @@ pub struct DeliveryFilter {
     pub outcome: Option<String>,
     /// Only this correlation id.
     pub correlation_id: Option<String>,
+    /// Only this reason code.
+    pub reason_code: Option<String>,
     /// At most this many, newest first.
     pub limit: usize,
 }
@@ -224,21 +233,61 @@ impl std::fmt::Debug for Store {
     }
 }
 
-const DELIVERY_COLUMNS: &str = "event_id, notification_key, correlation_id, source, event_type, status, outcome, response, received_at_ms";
+const DELIVERY_COLUMNS: &str = "event_id, notification_key, correlation_id, source, event_type, status, outcome, response, received_at_ms, reason_code, remembered";
 const ACTION_COLUMNS: &str = "seq, delivery_id, workflow_id, rule, kind, state, attempts, next_attempt_ms, last_error, run_id, result, action, call, request_key";
 
 fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+    delivery_row_at(r, 0)
+}
+
+/// A [`DELIVERY_COLUMNS`] row starting at column `i`.
+fn delivery_row_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DeliveryRecord> {
     Ok(DeliveryRecord {
-        event_id: r.get(0)?,
-        notification_key: r.get(1)?,
-        correlation_id: r.get(2)?,
-        source: r.get(3)?,
-        event_type: r.get(4)?,
-        status: r.get(5)?,
-        outcome: r.get(6)?,
-        response: r.get(7)?,
-        received_at_ms: r.get(8)?,
+        event_id: r.get(i)?,
+        notification_key: r.get(i + 1)?,
+        correlation_id: r.get(i + 2)?,
+        source: r.get(i + 3)?,
+        event_type: r.get(i + 4)?,
+        status: r.get(i + 5)?,
+        outcome: r.get(i + 6)?,
+        response: r.get(i + 7)?,
+        received_at_ms: r.get(i + 8)?,
+        reason_code: r.get(i + 9)?,
+        remembered: r.get(i + 10)?,
     })
+}
+
+/// Brings a delivery's reason code up to date with its actions: a dead
+/// letter, still queued, or what Temporal did once all were delivered.
+/// Deliveries without spooled actions keep the code they were answered
+/// with.
+fn refresh_code(c: &Connection, delivery_id: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE deliveries SET reason_code = (
+            SELECT CASE
+                WHEN SUM(state = 'dead') > 0 THEN 'DEAD_LETTER'
+                WHEN SUM(state = 'pending') > 0 THEN 'QUEUED'
+                WHEN SUM(result IN ('started', 'signaledAndStarted')) > 0 THEN 'STARTED'
+                WHEN SUM(result = 'signaled') > 0 THEN 'SIGNALED'
+                WHEN SUM(result = 'conflict') > 0 THEN 'CONFLICT'
+                ELSE 'ALREADY_RUNNING' END
+            FROM actions WHERE delivery_id = ?1)
+         WHERE id = ?1 AND EXISTS (SELECT 1 FROM actions WHERE delivery_id = ?1)",
+    )?
+    .execute(params![delivery_id])?;
+    Ok(())
+}
+
+/// [`refresh_code`] for the delivery an action belongs to.
+fn refresh_code_of_action(c: &Connection, seq: i64) -> rusqlite::Result<()> {
+    let id: Option<i64> = c
+        .prepare_cached("SELECT delivery_id FROM actions WHERE seq = ?1")?
+        .query_row(params![seq], |r| r.get(0))
+        .optional()?;
+    match id {
+        Some(id) => refresh_code(c, id),
+        None => Ok(()),
+    }
 }
 
 fn action_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActionRow> {
@@ -278,25 +327,30 @@ fn find_in(
 ) -> rusqlite::Result<Option<(i64, DeliveryRecord)>> {
     c.prepare_cached(&format!(
         "SELECT id, {DELIVERY_COLUMNS} FROM deliveries
-         WHERE (event_id = ?1 AND source = ?3) OR (?2 IS NOT NULL AND notification_key = ?2)
+         WHERE remembered = 1
+           AND ((event_id = ?1 AND source = ?3) OR (?2 IS NOT NULL AND notification_key = ?2))
          ORDER BY id LIMIT 1"
     ))?
     .query_row(params![event_id, key, source], |r| {
-        let id: i64 = r.get(0)?;
-        let rec = DeliveryRecord {
-            event_id: r.get(1)?,
-            notification_key: r.get(2)?,
-            correlation_id: r.get(3)?,
-            source: r.get(4)?,
-            event_type: r.get(5)?,
-            status: r.get(6)?,
-            outcome: r.get(7)?,
-            response: r.get(8)?,
-            received_at_ms: r.get(9)?,
-        };
-        Ok((id, rec))
+        Ok((r.get(0)?, delivery_row_at(r, 1)?))
     })
     .optional()
+}
+
+/// Adds the columns newer versions introduced to a store created by an
+/// older one.
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, decl) in schema::ADDED_COLUMNS {
+        let exists: bool = conn.query_row(
+            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+            params![column],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    conn.execute_batch(schema::ADDED_INDEXES)
 }
 
 impl Store {
@@ -318,6 +372,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(schema::SCHEMA)?;
+        add_missing_columns(&conn)?;
         let pending: i64 = conn.query_row(
             "SELECT COUNT(*) FROM actions WHERE state = 'pending'",
             [],
@@ -389,7 +444,8 @@ impl Store {
     }
 
     /// Atomically: unless the event or notification is known, records the
-    /// delivery and spools its actions. Refuses with [`StoreError::Full`]
+    /// delivery and spools its actions. (Entries that are not `remembered`
+    /// are only logged, never found as duplicates.) Refuses with [`StoreError::Full`]
     /// when `max_pending` actions are already waiting.
     /// `first_attempt_ms` is when the dispatcher may first try the actions
     /// (the fast path owns them until then).
@@ -403,7 +459,13 @@ impl Store {
         let n = i64::try_from(actions.len()).unwrap_or(i64::MAX);
         let admission = self
             .call_counted(move |c, pending| {
-                if let Some((id, earlier)) = find_in(c, &rec.event_id, &rec.source, rec.notification_key.as_deref())? {
+                // A log-only entry is written whatever came before it.
+                let earlier = if rec.remembered {
+                    find_in(c, &rec.event_id, &rec.source, rec.notification_key.as_deref())?
+                } else {
+                    None
+                };
+                if let Some((id, earlier)) = earlier {
                     let rows = actions_of(c, id)?;
                     return Ok(Err(Admission::Duplicate(earlier, rows)));
                 }
@@ -414,7 +476,7 @@ impl Store {
                     return Ok(Ok(Err(pending.now)));
                 }
                 c.prepare_cached(&format!(
-                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                 ))?
                 .execute(params![
                     rec.event_id,
@@ -425,7 +487,9 @@ impl Store {
                     rec.status,
                     rec.outcome,
                     rec.response,
-                    rec.received_at_ms
+                    rec.received_at_ms,
+                    rec.reason_code,
+                    rec.remembered
                 ])?;
                 let delivery_id = c.last_insert_rowid();
                 let mut heads = Vec::with_capacity(actions.len());
@@ -456,6 +520,7 @@ impl Store {
                     ])?;
                     seqs.push(c.last_insert_rowid());
                 }
+                refresh_code(c, delivery_id)?;
                 pending.delta = n;
                 Ok(Ok(Ok(Admission::Admitted { delivery_id, seqs, heads })))
             })
@@ -520,6 +585,9 @@ impl Store {
                 )?
                 .execute(params![seq, result, run_id, now])?;
             pending.delta = -i64::try_from(changed).unwrap_or(0);
+            if changed > 0 {
+                refresh_code_of_action(c, seq)?;
+            }
             Ok(())
         })
         .await
@@ -545,6 +613,9 @@ impl Store {
                 .execute(params![seq, state, error, next_attempt_ms, now])?;
             if dead {
                 pending.delta = -i64::try_from(changed).unwrap_or(0);
+                if changed > 0 {
+                    refresh_code_of_action(c, seq)?;
+                }
             }
             Ok(())
         })
@@ -572,6 +643,7 @@ impl Store {
                 params![delivery_id, now],
             )?;
             pending.delta = i64::try_from(n).unwrap_or(0);
+            refresh_code(c, delivery_id)?;
             Ok(n)
         })
         .await
@@ -585,16 +657,18 @@ impl Store {
             let outcome = filter.outcome.filter(|_| !dead_only);
             let mut stmt = c.prepare_cached(
                 "SELECT d.id, d.received_at_ms, d.source, d.event_type, d.event_id, d.correlation_id, d.status, d.outcome,
-                        COALESCE(SUM(a.state = 'pending'), 0), COALESCE(SUM(a.state = 'done'), 0), COALESCE(SUM(a.state = 'dead'), 0)
+                        COALESCE(SUM(a.state = 'pending'), 0), COALESCE(SUM(a.state = 'done'), 0), COALESCE(SUM(a.state = 'dead'), 0),
+                        d.reason_code
                  FROM deliveries d LEFT JOIN actions a ON a.delivery_id = d.id
                  WHERE (?1 IS NULL OR d.source = ?1) AND (?2 IS NULL OR d.event_type = ?2)
                    AND (?3 IS NULL OR d.outcome = ?3) AND (?4 IS NULL OR d.correlation_id = ?4)
+                   AND (?7 IS NULL OR d.reason_code = ?7)
                  GROUP BY d.id
                  HAVING (?5 = 0 OR SUM(a.state = 'dead') > 0)
                  ORDER BY d.id DESC LIMIT ?6",
             )?;
             let rows = stmt.query_map(
-                params![filter.source, filter.event_type, outcome, filter.correlation_id, dead_only, limit],
+                params![filter.source, filter.event_type, outcome, filter.correlation_id, dead_only, limit, filter.reason_code],
                 |r| {
                     Ok(DeliverySummary {
                         id: r.get(0)?,
@@ -608,6 +682,7 @@ impl Store {
                         pending: r.get(8)?,
                         done: r.get(9)?,
                         dead: r.get(10)?,
+                        reason_code: r.get(11)?,
                     })
                 },
             )?;
@@ -712,6 +787,8 @@ pub fn detail(id: i64, rec: &DeliveryRecord, actions: &[ActionRow]) -> serde_jso
         "correlationId": rec.correlation_id,
         "status": rec.status,
         "outcome": rec.outcome,
+        "reasonCode": rec.reason_code,
+        "remembered": rec.remembered,
         "response": serde_json::from_str::<serde_json::Value>(&rec.response).unwrap_or_default(),
         "actions": actions,
     })

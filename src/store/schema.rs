@@ -43,3 +43,20 @@ CREATE INDEX IF NOT EXISTS actions_pending ON actions(state, workflow_id, seq);
 CREATE INDEX IF NOT EXISTS actions_due ON actions(state, next_attempt_ms, seq);
 CREATE INDEX IF NOT EXISTS actions_delivery ON actions(delivery_id);
 ";
+
+/// Columns added after the first release, each with its default, for
+/// stores created before they existed. (SQLite has no `ADD COLUMN IF NOT
+/// EXISTS`; the store adds whichever are missing.)
+pub const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // Why, as a stable code (`NO_RULE_MATCHED`, `DEAD_LETTER` ...); kept
+    // current as the spool delivers.
+    ("deliveries", "reason_code", "TEXT NOT NULL DEFAULT ''"),
+    // 1: counts for redelivery detection. 0: a log entry only (refusals,
+    // duplicates, rule errors, 503s), so a redelivery is processed again.
+    ("deliveries", "remembered", "INTEGER NOT NULL DEFAULT 1"),
+];
+
+/// Indexes over added columns.
+pub const ADDED_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS deliveries_reason_code ON deliveries(reason_code);
+";

@@ -11,6 +11,8 @@ fn rec(event: &str, key: Option<&str>, at: i64) -> DeliveryRecord {
         outcome: "queued".into(),
         response: "{}".into(),
         received_at_ms: at,
+        reason_code: String::new(),
+        remembered: true,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod binary;
 mod crash;
+mod delivery_log;
 mod durable;
 mod hostile;
 mod metrics;
