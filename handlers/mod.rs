@@ -78,24 +78,37 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             http::StatusCode::SERVICE_UNAVAILABLE,
             timeout.max(Duration::from_millis(100)),
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
-            // The route template, never the raw path with its source name
-            // or query string.
-            let route = req
-                .extensions()
-                .get::<axum::extract::MatchedPath>()
-                .map_or("unmatched", |p| p.as_str())
-                .to_owned();
-            tracing::debug_span!("http.request", http.request.method = %req.method(), http.route = %route)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+                // The route template, never the raw path with its source name
+                // or query string.
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("unmatched", |p| p.as_str())
+                    .to_owned();
+                let span = tracing::debug_span!(
+                    "http.request",
+                    otel.name = %format!("{} {route}", req.method()),
+                    otel.kind = "server",
+                    http.request.method = %req.method(),
+                    http.route = %route,
+                );
+                // The caller's trace, when it sent one (W3C `traceparent`).
+                if let Some(parent) = webhook::incoming_trace(req.headers()) {
+                    crate::telemetry::set_parent(&span, &parent);
+                }
+                span
+            }),
+        )
         .layer(CatchPanicLayer::custom(panic_response))
         // Past the cap, requests are shed at once with 503 (ADO retries)
         // instead of queueing without bound.
         .layer(
             tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(|_: tower::BoxError| async {
-                    http::StatusCode::SERVICE_UNAVAILABLE
-                }))
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async { http::StatusCode::SERVICE_UNAVAILABLE },
+                ))
                 .load_shed()
                 .concurrency_limit(max_concurrent),
         )

@@ -9,6 +9,7 @@ use axum::{
     http::HeaderMap,
 };
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use super::{AppState, response::CORRELATION_HEADER};
 use crate::{
@@ -36,7 +37,20 @@ pub async fn receive(
     let metrics = std::sync::Arc::clone(&state.metrics);
     let bridge = std::sync::Arc::clone(&state.bridge);
     let logged_name = log_safe(&source_name);
-    let answer = receive_inner(state, source_name, headers, body).await;
+    // Under the request's span, which joined the caller's trace if any.
+    let span = tracing::info_span!(
+        "delivery",
+        source = %logged_name,
+        correlation_id = tracing::field::Empty,
+        ado.event.id = tracing::field::Empty,
+        ado.event.type = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let answer = receive_inner(state, source_name, headers, body)
+        .instrument(span.clone())
+        .await;
+    span.record("correlation_id", answer.report.correlation_id.as_str());
+    span.record("http.response.status_code", answer.status);
     metrics.count_refusal(answer.status);
     // Refusals before the pipeline (it logs its own).
     if matches!(answer.status, 401 | 404 | 413) {
@@ -48,6 +62,15 @@ pub async fn receive(
         bridge.log.log_only(entry, &answer);
     }
     answer
+}
+
+/// The caller's W3C trace context, if valid.
+pub(super) fn incoming_trace(headers: &HeaderMap) -> Option<crate::temporal::TraceContext> {
+    let traceparent = headers.get("traceparent")?.to_str().ok()?;
+    crate::temporal::TraceContext::parse(
+        traceparent,
+        headers.get("tracestate").and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// A source name from the URL as the log may keep it: it can be anything
@@ -80,10 +103,13 @@ async fn receive_inner(
     };
     // Header credentials first: an unauthenticated request costs a header
     // lookup, never a body read or a JSON parse.
+    let verify_span = tracing::info_span!("delivery.verify", auth.keys = tracing::field::Empty);
+    let verify_guard = verify_span.enter();
     let mut matched = match source.verifier.verify_headers(&headers) {
         Ok(m) => m,
         Err(e) => return refused(&source.name, early_id(), &e),
     };
+    drop(verify_guard);
     let body = match axum::body::to_bytes(body, state.config.limits.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
@@ -100,13 +126,15 @@ async fn receive_inner(
         }
     };
     // Signatures over the raw bytes, before anything parses them.
-    match source
-        .verifier
-        .verify_body(&headers, &body, SystemTime::now())
-    {
+    match verify_span.in_scope(|| {
+        source
+            .verifier
+            .verify_body(&headers, &body, SystemTime::now())
+    }) {
         Ok(m) => matched.0.extend(m.0),
         Err(e) => return refused(&source.name, early_id(), &e),
     }
+    verify_span.record("auth.keys", matched.to_string());
     tracing::debug!(source = %source.name, keys = %matched, "delivery verified");
     let dry_run = headers
         .get("x-dry-run")
@@ -121,15 +149,7 @@ async fn receive_inner(
             key_ids: matched.to_string(),
             headers: visible_headers(&headers, &hidden),
             correlation_header,
-            trace: headers
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|tp| {
-                    crate::temporal::TraceContext::parse(
-                        tp,
-                        headers.get("tracestate").and_then(|v| v.to_str().ok()),
-                    )
-                }),
+            trace: incoming_trace(&headers),
             body,
             dry_run,
         })

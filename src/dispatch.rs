@@ -263,6 +263,9 @@ impl Dispatcher {
             workflow.id = %action.workflow_id,
             attempt = row.attempts + 1,
         );
+        if let Some(trace) = &call.trace {
+            crate::telemetry::set_parent(&span, trace);
+        }
         let _ = self
             .attempt(row.seq, row.attempts, &action, &call, &row.request_key)
             .instrument(span)

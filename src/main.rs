@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            telemetry::init(config.log_format, &config.log_level);
+            let telemetry = telemetry::init(config.log_format, &config.log_level);
             let shutdown = CancellationToken::new();
             ado_temporal_bridge::startup::cancel_on_signals(shutdown.clone());
             let app = match Application::build(config, shutdown.clone()).await {
@@ -32,7 +32,9 @@ async fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            match app.run(shutdown).await {
+            let result = app.run(shutdown).await;
+            telemetry.shutdown();
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

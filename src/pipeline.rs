@@ -268,7 +268,9 @@ impl Bridge {
     /// Processes one verified delivery.
     pub async fn handle(&self, delivery: Delivery) -> Answer {
         let received = SystemTime::now();
-        let envelope = match Envelope::parse(&delivery.body) {
+        let parsed =
+            tracing::info_span!("delivery.parse").in_scope(|| Envelope::parse(&delivery.body));
+        let envelope = match parsed {
             Ok(e) => e,
             Err(e) => {
                 let id = delivery
@@ -290,14 +292,22 @@ impl Bridge {
             .correlation_header
             .clone()
             .unwrap_or_else(|| correlation::derive(&envelope));
-        let span = tracing::info_span!(
-            "delivery",
-            correlation_id = %correlation_id,
-            source = %delivery.source,
-            ado.event.id = %envelope.id,
-            ado.event.type = %envelope.event_type,
-            keys = %delivery.key_ids,
-        );
+        // The HTTP edge opened the delivery's span; a caller without one
+        // (tools, tests) gets its own.
+        let mut span = tracing::Span::current();
+        if span.metadata().is_none_or(|m| m.name() != "delivery") {
+            span = tracing::info_span!(
+                "delivery",
+                source = %delivery.source,
+                correlation_id = tracing::field::Empty,
+                ado.event.id = tracing::field::Empty,
+                ado.event.type = tracing::field::Empty,
+            );
+        }
+        span.record("correlation_id", correlation_id.as_str());
+        span.record("ado.event.id", envelope.id.as_str());
+        span.record("ado.event.type", envelope.event_type.as_str());
+        tracing::debug!(keys = %delivery.key_ids, "delivery parsed");
         self.process(delivery, envelope, correlation_id, received)
             .instrument(span)
             .await
@@ -379,7 +389,8 @@ impl Bridge {
             event_type: envelope.event_type.clone(),
             source: delivery.source.clone(),
             received_ms: unix_ms(received),
-            trace: delivery.trace.clone(),
+            // Spooled actions continue this delivery's trace when they go.
+            trace: crate::telemetry::current_trace().or_else(|| delivery.trace.clone()),
         };
         let record = DeliveryRecord {
             event_id: envelope.id.clone(),
@@ -439,9 +450,11 @@ impl Bridge {
         // overruns is abandoned (CEL cannot be interrupted) and must not
         // hold up anything else, shutdown included.
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let span = tracing::info_span!("delivery.evaluate", rules = rules.rules().len());
         let spawned = std::thread::Builder::new()
             .name("rules".into())
             .spawn(move || {
+                let _entered = span.enter();
                 let ado_json = serde_json::to_value(&view).unwrap_or(Value::Null);
                 let _ = tx.send(rules.evaluate(&Variables {
                     event: &event,

@@ -341,55 +341,29 @@ impl RuleSet {
         let ctx = vars.context();
         let mut eval = Evaluation::default();
         for rule in &self.rules {
-            let decision = |matched, reason: String, error| RuleDecision {
-                rule: rule.name.clone(),
-                matched,
-                reason,
-                error,
-            };
             if !rule.events.iter().any(|p| p.matches(event_type)) {
                 let listed: Vec<_> = rule.events.iter().map(EventPattern::as_written).collect();
-                eval.decisions.push(decision(
-                    false,
-                    format!("event type {event_type} is not in events {listed:?}"),
-                    None,
-                ));
+                eval.decisions.push(RuleDecision {
+                    rule: rule.name.clone(),
+                    matched: false,
+                    reason: format!("event type {event_type} is not in events {listed:?}"),
+                    error: None,
+                });
                 continue;
             }
-            if let Some(when) = &rule.when {
-                match when.eval(&ctx) {
-                    Ok(cel::Value::Bool(true)) => {}
-                    Ok(cel::Value::Bool(false)) => {
-                        eval.decisions.push(decision(
-                            false,
-                            format!("`when` is false: {}", when.source),
-                            None,
-                        ));
-                        continue;
-                    }
-                    Ok(other) => {
-                        let msg = format!("`when` must be a bool, got {:?}", other.type_of());
-                        eval.decisions
-                            .push(decision(false, "`when` failed".into(), Some(msg)));
-                        continue;
-                    }
-                    Err(e) => {
-                        eval.decisions
-                            .push(decision(false, "`when` failed".into(), Some(e)));
-                        continue;
-                    }
-                }
+            let span = tracing::debug_span!(
+                "rule.evaluate",
+                rule = %rule.name,
+                rule.matched = tracing::field::Empty,
+                rule.error = tracing::field::Empty,
+            );
+            let (decision, action) = span.in_scope(|| decide(rule, &ctx));
+            span.record("rule.matched", decision.matched);
+            if let Some(e) = &decision.error {
+                span.record("rule.error", e.as_str());
             }
-            match render(rule, &ctx) {
-                Ok(action) => {
-                    eval.decisions.push(decision(true, "matched".into(), None));
-                    eval.actions.push(action);
-                }
-                Err(e) => {
-                    eval.decisions
-                        .push(decision(true, "action failed to render".into(), Some(e)));
-                }
-            }
+            eval.decisions.push(decision);
+            eval.actions.extend(action);
         }
         eval
     }
@@ -587,6 +561,37 @@ fn is_bound_by_macro(source: &str, var: &str) -> bool {
                     .is_some_and(|rest| rest.trim_start().starts_with(','))
             })
         })
+}
+
+/// One rule that listens to the event: its `when`, then its action.
+fn decide(rule: &Rule, ctx: &cel::Context) -> (RuleDecision, Option<PlannedAction>) {
+    let decision = |matched, reason: String, error| RuleDecision {
+        rule: rule.name.clone(),
+        matched,
+        reason,
+        error,
+    };
+    if let Some(when) = &rule.when {
+        match when.eval(ctx) {
+            Ok(cel::Value::Bool(true)) => {}
+            Ok(cel::Value::Bool(false)) => {
+                let reason = format!("`when` is false: {}", when.source);
+                return (decision(false, reason, None), None);
+            }
+            Ok(other) => {
+                let msg = format!("`when` must be a bool, got {:?}", other.type_of());
+                return (decision(false, "`when` failed".into(), Some(msg)), None);
+            }
+            Err(e) => return (decision(false, "`when` failed".into(), Some(e)), None),
+        }
+    }
+    match render(rule, ctx) {
+        Ok(action) => (decision(true, "matched".into(), None), Some(action)),
+        Err(e) => (
+            decision(true, "action failed to render".into(), Some(e)),
+            None,
+        ),
+    }
 }
 
 fn render(rule: &Rule, ctx: &cel::Context) -> Result<PlannedAction, String> {

@@ -8,6 +8,7 @@ use std::{
     },
     time::Duration,
 };
+use tracing::Instrument;
 
 use futures_util::{FutureExt, future::BoxFuture};
 use temporalio_client::{
@@ -147,7 +148,48 @@ impl TemporalGateway {
         Ok(client)
     }
 
+    /// One Temporal call in its own client span; the request's
+    /// `_tracer-data` carries that span's context, so the workflow's spans
+    /// are its children.
     async fn run(
+        &self,
+        action: &PlannedAction,
+        call: &CallContext,
+        request_key: &str,
+    ) -> Result<ActionResult, TemporalError> {
+        let method = match action.kind {
+            ActionKind::Start => "StartWorkflowExecution",
+            ActionKind::Signal => "SignalWorkflowExecution",
+            ActionKind::SignalWithStart => "SignalWithStartWorkflowExecution",
+        };
+        let span = tracing::info_span!(
+            "temporal.call",
+            otel.name = %format!("temporal.{}", action.kind.as_str()),
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = "temporal.api.workflowservice.v1.WorkflowService",
+            rpc.method = method,
+            temporal.namespace = %self.config.namespace,
+            temporal.workflow.id = %action.workflow_id,
+            correlation_id = %call.correlation_id,
+        );
+        let traced;
+        let call = match span.in_scope(crate::telemetry::current_trace) {
+            Some(trace) => {
+                traced = CallContext {
+                    trace: Some(trace),
+                    ..call.clone()
+                };
+                &traced
+            }
+            None => call,
+        };
+        self.call_temporal(action, call, request_key)
+            .instrument(span)
+            .await
+    }
+
+    async fn call_temporal(
         &self,
         action: &PlannedAction,
         call: &CallContext,

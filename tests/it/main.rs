@@ -9,4 +9,5 @@ mod metrics;
 mod normalize;
 mod security;
 mod support;
+mod traces;
 mod webhooks;
