@@ -4,6 +4,7 @@
 mod admin;
 mod health;
 mod response;
+mod ui;
 mod webhook;
 
 use std::{sync::Arc, time::Duration};
@@ -55,7 +56,7 @@ pub fn admin_router(state: AppState) -> Router {
 }
 
 fn admin_routes(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let api = Router::new()
         .route("/admin/deliveries", get(admin::list))
         .route("/admin/deliveries/{id}", get(admin::show))
         .route("/admin/deliveries/{id}/replay", post(admin::replay))
@@ -63,7 +64,8 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_token,
-        ))
+        ));
+    api.merge(ui::routes())
 }
 
 fn with_layers(routes: Router<AppState>, state: AppState) -> Router {

@@ -1,6 +1,7 @@
 //! Integration tests: the bridge against a real Temporal dev server.
 
 mod binary;
+mod browser;
 mod crash;
 mod delivery_log;
 mod durable;
