@@ -2,7 +2,7 @@
 //! are bounded: event types the bridge does not know become `other`; route
 //! labels are never raw paths; nothing secret is ever a label.
 
-use std::sync::atomic::AtomicI64;
+use std::sync::{LazyLock, atomic::AtomicI64};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -47,6 +47,29 @@ pub struct ActionLabels {
 pub struct KindLabels {
     /// Temporal call kind.
     pub kind: String,
+}
+
+/// `file`, `result`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `secret` or `tls_certificate`.
+    pub file: String,
+    /// `ok`, or `error` (the previous version stays in use).
+    pub result: String,
+}
+
+/// Reloads of the files the bridge watches, process-wide: they happen deep
+/// in verification and TLS, far from any one set of metrics.
+static RELOADS: LazyLock<Family<ReloadLabels, Counter>> = LazyLock::new(Family::default);
+
+/// Counts a reload of a watched file (`secret`, `tls_certificate`).
+pub fn count_reload(file: &str, ok: bool) {
+    RELOADS
+        .get_or_create(&ReloadLabels {
+            file: file.to_owned(),
+            result: if ok { "ok" } else { "error" }.to_owned(),
+        })
+        .inc();
 }
 
 fn latency_histogram() -> Histogram {
@@ -139,6 +162,11 @@ impl Default for Metrics {
             "Age of the oldest action waiting in the spool",
             prometheus_client::registry::Unit::Seconds,
             m.spool_oldest_age.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Watched files (secret files, TLS certificate) reloaded after a change, by result",
+            RELOADS.clone(),
         );
         Self { registry, ..m }
     }

@@ -48,10 +48,12 @@ pub fn spawn_reloader(tls: ServerTls, config: RustlsConfig, shutdown: Cancellati
                 {
                     Ok(()) => {
                         tracing::info!(cert = %tls.cert_file.display(), "TLS certificate reloaded");
+                        crate::metrics::count_reload("tls_certificate", true);
                         seen = now;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "TLS certificate changed but could not be loaded; keeping the previous one")
+                        tracing::warn!(error = %e, "TLS certificate changed but could not be loaded; keeping the previous one");
+                        crate::metrics::count_reload("tls_certificate", false);
                     }
                 }
             }

@@ -103,16 +103,19 @@ impl SecretFile {
                 match read_file(&self.path) {
                     Ok((stamp, values)) if !values.is_empty() => {
                         tracing::info!(file = %self.path.display(), values = values.len(), "secret file changed; new values active");
+                        crate::metrics::count_reload("secret", true);
                         state.stamp = stamp;
                         state.values = values;
                     }
                     // A file caught half-written, or removed: keep the
                     // values that worked until a good version appears.
                     Ok(_) => {
-                        tracing::warn!(file = %self.path.display(), "secret file is empty; keeping the previous values")
+                        tracing::warn!(file = %self.path.display(), "secret file is empty; keeping the previous values");
+                        crate::metrics::count_reload("secret", false);
                     }
                     Err(e) => {
-                        tracing::warn!(file = %self.path.display(), error = %e, "secret file unreadable; keeping the previous values")
+                        tracing::warn!(file = %self.path.display(), error = %e, "secret file unreadable; keeping the previous values");
+                        crate::metrics::count_reload("secret", false);
                     }
                 }
             }
