@@ -112,12 +112,16 @@ pub enum DeliveriesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// One delivery: the answer given and each action's state.
+    /// One delivery: why (reason code), every rule's decision, each
+    /// action's state and its Temporal Web UI link.
     ///
     /// Example: ado-temporal-bridge deliveries show 42
     Show {
         /// Delivery id (from `list`).
         id: i64,
+        /// JSON output (the stored answer and the actions).
+        #[arg(long)]
+        json: bool,
     },
     /// Send a delivery's dead-lettered actions again.
     ///

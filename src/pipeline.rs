@@ -107,6 +107,10 @@ pub struct Report {
     /// For duplicates: the correlation id of the first delivery.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<String>,
+    /// The W3C trace id of this delivery (when traces are exported, or
+    /// the caller sent one): where to look in the tracing backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// An answer: HTTP status, body, and whether ADO should retry later.
@@ -135,6 +139,7 @@ impl Answer {
                 actions: vec![],
                 rules: vec![],
                 duplicate_of: None,
+                trace_id: None,
             },
         }
     }
@@ -251,6 +256,7 @@ impl Report {
             actions: vec![],
             rules: vec![],
             duplicate_of: None,
+            trace_id: None,
         }
     }
 }
@@ -321,6 +327,8 @@ impl Bridge {
         received: SystemTime,
     ) -> Answer {
         let mut report = Report::new(&correlation_id, &envelope);
+        let trace = crate::telemetry::current_trace().or_else(|| delivery.trace.clone());
+        report.trace_id = trace.as_ref().map(|t| t.trace_id().to_owned());
         let entry = Entry {
             source: delivery.source.clone(),
             event_id: envelope.id.clone(),
@@ -390,7 +398,7 @@ impl Bridge {
             source: delivery.source.clone(),
             received_ms: unix_ms(received),
             // Spooled actions continue this delivery's trace when they go.
-            trace: crate::telemetry::current_trace().or_else(|| delivery.trace.clone()),
+            trace,
         };
         let record = DeliveryRecord {
             event_id: envelope.id.clone(),

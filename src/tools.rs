@@ -228,14 +228,30 @@ pub async fn deliveries(config_path: &Path, command: DeliveriesCommand) -> anyho
             }
             Ok(out)
         }
-        DeliveriesCommand::Show { id } => {
+        DeliveriesCommand::Show { id, json } => {
             let (rec, actions) = store
                 .show(id)
                 .await?
                 .with_context(|| format!("no delivery {id}"))?;
             let mut detail = crate::store::detail(id, &rec, &actions);
             detail["received"] = Value::String(format_ms(rec.received_at_ms));
-            Ok(serde_json::to_string_pretty(&detail)?)
+            if let (Some(base), Some(list)) = (
+                config.temporal.ui_url.as_deref(),
+                detail["actions"].as_array_mut(),
+            ) {
+                for (value, row) in list.iter_mut().zip(&actions) {
+                    value["link"] = Value::String(crate::temporal::web_ui_link(
+                        base,
+                        &config.temporal.namespace,
+                        &row.workflow_id,
+                        row.run_id.as_deref(),
+                    ));
+                }
+            }
+            if json {
+                return Ok(serde_json::to_string_pretty(&detail)?);
+            }
+            Ok(explain(&detail))
         }
         DeliveriesCommand::Replay { id } => {
             let n = store.replay(id).await?;
@@ -244,6 +260,89 @@ pub async fn deliveries(config_path: &Path, command: DeliveriesCommand) -> anyho
             ))
         }
     }
+}
+
+/// A delivery from the log, for people: what was answered, why, every
+/// rule's decision and every action's state.
+fn explain(d: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let r = &d["response"];
+    let mut out = format!(
+        "delivery {}: {} (answered HTTP {} {})",
+        d["id"],
+        text(&d["reasonCode"]),
+        d["status"],
+        text(&d["outcome"])
+    );
+    for (name, value) in [
+        ("received", &d["received"]),
+        ("source", &d["source"]),
+        ("event type", &d["eventType"]),
+        ("event id", &d["eventId"]),
+        ("correlation", &d["correlationId"]),
+        ("trace id", &r["traceId"]),
+        ("why", &r["reason"]),
+        ("duplicate of", &r["duplicateOf"]),
+    ] {
+        let value = text(value);
+        if !value.is_empty() {
+            out.push_str(&format!("\n  {name:<13}{value}"));
+        }
+    }
+    let rules = r["rules"].as_array().cloned().unwrap_or_default();
+    if !rules.is_empty() {
+        out.push_str("\nrules:");
+        for rule in &rules {
+            let mark = if rule["matched"] == true { "+" } else { "-" };
+            out.push_str(&format!(
+                "\n  {mark} {}: {}",
+                text(&rule["rule"]),
+                text(&rule["reason"])
+            ));
+            if let Some(e) = rule["error"].as_str() {
+                out.push_str(&format!("\n      error: {e}"));
+            }
+        }
+    }
+    let spooled = d["actions"].as_array().filter(|a| !a.is_empty());
+    let actions = spooled
+        .or_else(|| r["actions"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    if !actions.is_empty() {
+        out.push_str("\nactions:");
+    }
+    for a in &actions {
+        let state = match a["state"].as_str() {
+            Some(s) => format!("{s} after {} attempt(s)", a["attempts"]),
+            None => text(&a["status"]),
+        };
+        // Spooled rows say `kind`; answers say `action`.
+        let kind = a["kind"].as_str().or(a["action"].as_str()).unwrap_or("?");
+        out.push_str(&format!(
+            "\n  {kind} {} ({}): {}",
+            text(&a["workflowId"]),
+            text(&a["rule"]),
+            state
+        ));
+        for (name, key) in [
+            ("result", "result"),
+            ("run id", "runId"),
+            ("last error", "lastError"),
+            ("error", "error"),
+            ("temporal", "link"),
+        ] {
+            let value = text(&a[key]);
+            if !value.is_empty() {
+                out.push_str(&format!("\n      {name}: {value}"));
+            }
+        }
+    }
+    out
 }
 
 fn format_ms(ms: i64) -> String {

@@ -116,6 +116,7 @@ async function renderDetail(id) {
   fact("Correlation ID", d.correlationId);
   fact("Answered", `HTTP ${d.status} ${d.outcome}`);
   fact("Duplicate of", response.duplicateOf);
+  fact("Trace ID", response.traceId);
 
   const rules = $("d-rules").querySelector("tbody");
   rules.replaceChildren();

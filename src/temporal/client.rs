@@ -291,28 +291,13 @@ impl Gateway for TemporalGateway {
 
     fn workflow_link(&self, workflow_id: &str, run_id: Option<&str>) -> Option<String> {
         let base = self.config.ui_url.as_ref()?;
-        let ns = urlencode(&self.config.namespace);
-        let wf = urlencode(workflow_id);
-        Some(match run_id {
-            Some(r) => format!(
-                "{base}/namespaces/{ns}/workflows/{wf}/{}/history",
-                urlencode(r)
-            ),
-            None => format!("{base}/namespaces/{ns}/workflows/{wf}"),
-        })
+        Some(super::web_ui_link(
+            base,
+            &self.config.namespace,
+            workflow_id,
+            run_id,
+        ))
     }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Adds the correlation id as gRPC metadata and a per-call deadline.

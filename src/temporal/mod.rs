@@ -48,6 +48,11 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
+    /// The 32-hex-digit trace id.
+    pub fn trace_id(&self) -> &str {
+        self.traceparent.get(3..35).unwrap_or_default()
+    }
+
     /// Accepts a `traceparent` only in the W3C format (version 00, non-zero
     /// ids), so nothing else is forwarded into workflow headers.
     pub fn parse(traceparent: &str, tracestate: Option<&str>) -> Option<Self> {
@@ -169,4 +174,30 @@ pub trait Gateway: Send + Sync + 'static {
     fn workflow_link(&self, _workflow_id: &str, _run_id: Option<&str>) -> Option<String> {
         None
     }
+}
+
+/// The Temporal Web UI page of a workflow (of one run, when known).
+pub fn web_ui_link(base: &str, namespace: &str, workflow_id: &str, run_id: Option<&str>) -> String {
+    let base = base.trim_end_matches('/');
+    let ns = urlencode(namespace);
+    let wf = urlencode(workflow_id);
+    match run_id {
+        Some(r) => format!(
+            "{base}/namespaces/{ns}/workflows/{wf}/{}/history",
+            urlencode(r)
+        ),
+        None => format!("{base}/namespaces/{ns}/workflows/{wf}"),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -96,7 +96,7 @@ async fn an_ignored_delivery_shows_every_rule_and_why_it_did_not_match() {
 
 #[tokio::test]
 async fn a_cel_error_is_logged_with_the_error_and_not_remembered() {
-    let (app, _dir) = app().await;
+    let (app, rules_dir) = app().await;
     let build = fixture("build.complete.v2.json");
     let r = app.post(&build).await;
     assert_eq!(r.status(), 200);
@@ -119,6 +119,40 @@ async fn a_cel_error_is_logged_with_the_error_and_not_remembered() {
     // ADO's redelivery is evaluated again, not answered as a duplicate.
     let again: Value = app.post(&build).await.json().await.expect("json");
     assert_eq!(again["outcome"], "failed", "{again}");
+    // The command line tells the same story, beside the running bridge.
+    let config = app.data_dir.with_file_name("cli.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "dataDir: {}\nmappings: [{}]\nsources:\n  - name: s\n    auth: {{basic: {{username: u, password: long-enough-pw}}}}\n",
+            app.data_dir.display(),
+            rules_dir.path().display()
+        ),
+    )
+    .expect("cli config");
+    let id = shown["id"].to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ado-temporal-bridge"))
+        .args(["deliveries", "show", &id, "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("delivery {id}: RULE_ERROR")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("correlation  {corr}")), "{text}");
+    assert!(text.contains("- broken: `when` failed"), "{text}");
+    assert!(
+        text.contains("error: ") && text.contains("noSuchField"),
+        "{text}"
+    );
+
     let path = format!("/admin/deliveries?correlationId={corr}&reasonCode=RULE_ERROR");
     eventually("both attempts logged", Duration::from_secs(10), || async {
         let list = app.admin_get(&path).await;

@@ -171,6 +171,11 @@ async fn a_delivery_is_one_span_tree_that_continues_into_the_workflow() {
             .unwrap_or_else(|| panic!("no {name} span in {:?}", names(&tree)))
     };
     let request = by_name("POST /webhooks/{source}");
+    assert_eq!(
+        body["traceId"].as_str(),
+        Some(hex::encode(&request.trace_id).as_str()),
+        "the answer (and so the delivery log) names the trace"
+    );
     assert!(request.parent_span_id.is_empty(), "a trace of its own");
     assert_eq!(
         attr(&request, "http.route").as_deref(),
