@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use ado_temporal_bridge::{cli, config::Config, startup::Application, telemetry};
+use ado_temporal_bridge::{cli, config::Config, startup::Application, subscriptions, telemetry};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +66,23 @@ async fn main() -> ExitCode {
             ado_temporal_bridge::tools::deliveries(&config, command).await,
             1,
         ),
+        cli::Command::Subscriptions {
+            config,
+            ado,
+            command,
+        } => {
+            let getenv = |name: &str| std::env::var(name).ok();
+            match subscriptions::run(&config, &ado, &command, &getenv).await {
+                Ok(r) => {
+                    println!("{}", r.output);
+                    ExitCode::from(r.exit)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            }
+        }
     }
 }
 
