@@ -243,3 +243,249 @@ async fn a_repository_name_in_when_becomes_the_repository_guid() {
     )));
     assert!(sent.iter().all(|c| c.starts_with("GET ")), "{sent:?}");
 }
+
+fn status(enable: bool, redeliver: bool) -> SubscriptionsCommand {
+    SubscriptionsCommand::Status {
+        enable,
+        redeliver,
+        max_notifications: 20,
+    }
+}
+
+/// The body ADO published: the delivery without what the consumer adds.
+fn published(mut event: Value) -> Value {
+    if let Some(o) = event.as_object_mut() {
+        o.remove("subscriptionId");
+        o.remove("notificationId");
+    }
+    event
+}
+
+#[tokio::test]
+async fn status_shows_probation_disabled_and_failed_notifications_and_enable_puts_them_back() {
+    let s = setup(&shipped_mappings(), BRIDGE).await;
+    let probation = s.ado.seed(
+        json!({"eventType": "git.push", "status": "onProbation", "probationRetries": 2,
+        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(URL)}),
+    );
+    let disabled = s.ado.seed(
+        json!({"eventType": "build.complete", "status": "disabledBySystem",
+        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(URL)}),
+    );
+    let healthy = s.ado.seed(json!({"eventType": "workitem.created",
+        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(URL)}));
+    s.ado.seed(json!({"eventType": "git.push", "status": "disabledBySystem",
+        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": {"url": "https://elsewhere.example.com/"}}));
+    s.ado
+        .seed_failed(&probation, 8, published(crate::support::push_event(8)));
+    s.ado
+        .seed_failed(&probation, 7, published(crate::support::push_event(7)));
+
+    let out = s.ok(status(false, false)).await.output;
+    for line in [
+        format!("{probation}  onProbation  git.push in {PROJECT_ID}, 2 probation retries; 2 failed notification(s)"),
+        "    notification 7 at 2026-11-24T21:04:11.583Z: The remote server returned an error: (503) Service Unavailable. (9 attempts)".into(),
+        format!("{disabled}  disabledBySystem  build.complete in {PROJECT_ID}; 0 failed notification(s)"),
+        format!("{healthy}  enabled  workitem.created in {PROJECT_ID}; 0 failed notification(s)"),
+        "3 subscription(s), 2 not enabled".into(),
+    ] {
+        assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
+    }
+    let notifications = |id: &str| {
+        format!(
+            "GET /fabrikam/_apis/hooks/subscriptions/{id}/notifications?result=failed&maxResults=20&api-version=7.1"
+        )
+    };
+    assert_eq!(
+        calls(&s.ado).await,
+        [
+            LIST.to_owned(),
+            notifications(&probation),
+            notifications(&disabled),
+            notifications(&healthy)
+        ]
+    );
+
+    s.ado.reset_record().await;
+    let out = s.ok(status(true, false)).await.output;
+    assert!(
+        out.ends_with(&format!("enabled: {probation}, {disabled}")),
+        "{out}"
+    );
+    let puts: Vec<_> = s
+        .ado
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .collect();
+    assert_eq!(puts.len(), 2);
+    for (put, id, event) in [
+        (&puts[0], &probation, "git.push"),
+        (&puts[1], &disabled, "build.complete"),
+    ] {
+        assert_eq!(
+            (put.url.path(), put.url.query()),
+            (
+                format!("/fabrikam/_apis/hooks/subscriptions/{id}").as_str(),
+                Some("api-version=7.1")
+            )
+        );
+        let body: Value = put.body_json().expect("JSON");
+        assert_eq!(body["status"], "enabled");
+        assert_eq!(body["id"], json!(id));
+        assert_eq!(body["eventType"], event);
+        assert_eq!(body["publisherInputs"]["projectId"], PROJECT_ID);
+        // The secret the GET did not return is sent again, not cleared.
+        assert_eq!(body["consumerInputs"]["basicAuthPassword"], PASSWORD);
+        assert_eq!(body["consumerInputs"]["url"], URL);
+    }
+    s.ado.reset_record().await;
+    let out = s.ok(status(true, false)).await.output;
+    assert!(out.contains("3 subscription(s), 0 not enabled"), "{out}");
+    assert!(out.ends_with("enable: every subscription is already enabled"));
+    assert!(
+        calls(&s.ado).await.iter().all(|c| c.starts_with("GET ")),
+        "nothing to enable, nothing written"
+    );
+}
+
+#[tokio::test]
+async fn redeliver_sends_failed_events_through_the_bridge_and_again_they_are_duplicates() {
+    let app = crate::support::TestApp::spawn().await;
+    app.wait_ready().await;
+    let s = setup(&shipped_mappings(), &app.base).await;
+    let url = format!("{}/webhooks/fabrikam", app.base);
+    let sub = s
+        .ado
+        .seed(json!({"eventType": "git.push", "status": "onProbation",
+        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(&url)}));
+    let events = [
+        crate::support::push_event(0x51),
+        crate::support::push_event(0x52),
+    ];
+    for (i, e) in events.iter().enumerate() {
+        s.ado.seed_failed(&sub, 40 + i as i64, published(e.clone()));
+    }
+
+    let first = s.ok(status(false, true)).await;
+    assert_eq!(first.exit, 0, "{}", first.output);
+    for n in [40, 41] {
+        let line = format!("redeliver {sub}/{n}: HTTP 200 accepted");
+        assert!(first.output.contains(&line), "{line} in\n{}", first.output);
+    }
+    assert!(first.output.ends_with("redelivered: 2 sent, 0 failed"));
+    let client = app.temporal().await;
+    let repo = events[0]["resource"]["repository"]["name"]
+        .as_str()
+        .expect("repository name")
+        .to_owned();
+    for e in &events {
+        let sha = e["resource"]["commits"][0]["commitId"]
+            .as_str()
+            .expect("sha");
+        let wf = crate::support::workflow(&client, &format!("deploy-{repo}-{sha}"))
+            .await
+            .expect("the redelivered push started its deployment");
+        assert_eq!(wf.starts, 1);
+        assert_eq!(wf.input.as_ref().map(|i| &i["commit"]), Some(&json!(sha)));
+    }
+
+    let second = s.ok(status(false, true)).await;
+    for n in [40, 41] {
+        let line = format!("redeliver {sub}/{n}: HTTP 200 duplicate");
+        assert!(
+            second.output.contains(&line),
+            "{line} in\n{}",
+            second.output
+        );
+    }
+    for e in &events {
+        let sha = e["resource"]["commits"][0]["commitId"]
+            .as_str()
+            .expect("sha");
+        let wf = crate::support::workflow(&client, &format!("deploy-{repo}-{sha}"))
+            .await
+            .expect("workflow");
+        assert_eq!(wf.starts, 1, "a duplicate starts nothing");
+    }
+    app.shutdown.cancel();
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_ado-temporal-bridge");
+
+/// Runs the real binary with only the given environment.
+async fn bin(s: &Setup, pat: &str, args: &[&str]) -> (i32, String, String) {
+    let org = s.ado.organization();
+    let config = s.config.display().to_string();
+    let mut all = vec!["subscriptions", "--config", &config];
+    all.extend_from_slice(args);
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.env_clear().env("AZURE_DEVOPS_PAT", pat).args(&all);
+    if !args.contains(&"--no-org") {
+        cmd.env("AZURE_DEVOPS_ORG_URL", org);
+    }
+    let out = cmd.output().await.expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn ado_errors_are_clear_and_exit_non_zero() {
+    let s = setup(&shipped_mappings(), BRIDGE).await;
+    let common = ["--bridge-url", BRIDGE, "--project", PROJECT];
+
+    let (code, _, err) = bin(&s, "wrong-pat", &[&["plan"][..], &common].concat()).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("GET /_apis/projects/Payments: ADO did not accept the credentials (HTTP 401)"),
+        "{err}"
+    );
+
+    let (code, _, err) = bin(
+        &s,
+        PAT,
+        &["plan", "--bridge-url", BRIDGE, "--project", "Nope"],
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "ADO answered HTTP 404: TF200016: The following project does not exist: Nope."
+        ),
+        "{err}"
+    );
+
+    let message = "The consumer input 'url' must use https when basic authentication is used.";
+    s.ado.refuse_writes(400, message);
+    let (code, out, err) = bin(&s, PAT, &[&["apply"][..], &common].concat()).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "applied: 0 created, 0 replaced, 0 deleted; then: POST /_apis/hooks/subscriptions: ADO answered HTTP 400: {message}"
+        )),
+        "{err}"
+    );
+
+    let (code, out, _) = bin(
+        &s,
+        PAT,
+        &[&["plan", "--detailed-exitcode"][..], &common].concat(),
+    )
+    .await;
+    assert_eq!(code, 2, "changes pending: {out}");
+
+    let (code, _, err) = bin(&s, PAT, &["plan", "--bridge-url", BRIDGE]).await;
+    assert_eq!(code, 64, "no project anywhere: {err}");
+    assert!(
+        err.contains("no projects: name them with --project"),
+        "{err}"
+    );
+
+    let (code, _, err) = bin(&s, "", &[&["status"][..], &common].concat()).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("AZURE_DEVOPS_PAT is empty"), "{err}");
+}
