@@ -265,7 +265,7 @@ impl Respond for Responder {
                     .get(*id)
                     .into_iter()
                     .flatten()
-                    .find(|x| x["id"].to_string() == *n);
+                    .find(|x| n.parse::<i64>().ok() == x["id"].as_i64());
                 match found {
                     Some(x) => ResponseTemplate::new(200).set_body_json(x),
                     None => error(404, "Notification not found."),
