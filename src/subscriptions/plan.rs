@@ -273,8 +273,15 @@ pub fn diff(
 /// comparing everything ADO returns.
 fn differences(old: &Subscription, new: &Desired, target: &Target) -> Vec<String> {
     let mut why = Vec::new();
-    let mut check = |field: String, had: &str, want: &str| {
-        if !had.eq_ignore_ascii_case(want) {
+    // GUIDs and ADO's enumerations compare without case; names and
+    // branches with it.
+    let mut check = |field: String, had: &str, want: &str, any_case: bool| {
+        let same = if any_case {
+            had.eq_ignore_ascii_case(want)
+        } else {
+            had == want
+        };
+        if !same {
             why.push(format!("{field}: {had:?} -> {want:?}"));
         }
     };
@@ -282,11 +289,13 @@ fn differences(old: &Subscription, new: &Desired, target: &Target) -> Vec<String
         "publisherId".into(),
         &old.publisher_id,
         new.event.publisher_id,
+        true,
     );
     check(
         "resourceVersion".into(),
         old.resource_version.as_deref().unwrap_or(""),
         new.event.resource_version,
+        true,
     );
     let ignored = ["hostId", "tfsSubscriptionId"];
     let mut keys: Vec<&str> = old
@@ -301,7 +310,8 @@ fn differences(old: &Subscription, new: &Desired, target: &Target) -> Vec<String
     for key in keys {
         let had = Subscription::input(&old.publisher_inputs, key);
         let want = new.publisher_inputs.get(key).map_or("", String::as_str);
-        check(format!("publisherInputs.{key}"), &had, want);
+        let guid = matches!(key, "projectId" | "repository");
+        check(format!("publisherInputs.{key}"), &had, want, guid);
     }
     let consumer = |key: &str| Subscription::input(&old.consumer_inputs, key);
     let user = target.basic.as_ref().map_or("", |(u, _)| u.as_str());
@@ -309,6 +319,7 @@ fn differences(old: &Subscription, new: &Desired, target: &Target) -> Vec<String
         "consumerInputs.basicAuthUsername".into(),
         &consumer("basicAuthUsername"),
         user,
+        false,
     );
     // An empty value means ADO's default, which is `all` for a project's
     // subscription.
@@ -319,7 +330,7 @@ fn differences(old: &Subscription, new: &Desired, target: &Target) -> Vec<String
     ] {
         let had = consumer(key);
         let had = if had.is_empty() { "all".into() } else { had };
-        check(format!("consumerInputs.{key}"), &had, want);
+        check(format!("consumerInputs.{key}"), &had, want, true);
     }
     // Header values are secret; the header's name can be compared when ADO
     // returns the input at all.
@@ -327,11 +338,8 @@ fn differences(old: &Subscription, new: &Desired, target: &Target) -> Vec<String
     let had_name = headers.split(':').next().unwrap_or("").trim();
     let want_name = target.header.as_ref().map_or("", |(n, _)| n.as_str());
     if !headers.is_empty() || want_name.is_empty() {
-        check(
-            "consumerInputs.httpHeaders (name)".into(),
-            had_name,
-            want_name,
-        );
+        let field = "consumerInputs.httpHeaders (name)".to_owned();
+        check(field, had_name, want_name, true);
     }
     why
 }
@@ -384,3 +392,7 @@ pub async fn apply(
     }
     Ok(done)
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
