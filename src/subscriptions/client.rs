@@ -405,3 +405,7 @@ impl AdoClient {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;
