@@ -7,8 +7,8 @@
 pub enum Convert {
     /// The string as written.
     Text,
-    /// A short branch name, sent as `refs/heads/<name>` (the form ADO's own
-    /// Terraform provider uses for the `branch` input).
+    /// A short branch name, sent as `refs/heads/<name>` (ADO does not
+    /// document the form; Microsoft's Terraform provider uses this one).
     BranchRef,
     /// A full ref; only `refs/heads/...` can be a branch filter.
     FullBranchRef,
