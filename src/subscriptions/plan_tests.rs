@@ -165,3 +165,28 @@ fn the_body_carries_every_input_and_the_secrets() {
                 "resourceDetailsToSend": "all", "messagesToSend": "none", "detailedMessagesToSend": "none"}})
     );
 }
+
+#[test]
+fn targets_take_the_newest_secret_and_refuse_signing_schemes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bridge.yaml");
+    std::fs::write(
+        &path,
+        "mappings: [./rules]\nsources:\n\
+         - name: rotating\n  auth:\n    basic: {username: ado-hooks, passwords: [old-password, new-password]}\n    header: {name: X-Bridge-Key, value: 0123456789abcdef}\n\
+         - name: relay\n  auth:\n    hmac: {header: X-Sig, secret: 0123456789abcdef0123}\n",
+    )
+    .expect("write");
+    let config = crate::config::Config::load(&path).expect("valid config");
+    let rotating = config.source("rotating").expect("source");
+    let t = Target::new(rotating, "https://bridge.example.com/").expect("target");
+    assert_eq!(t.url, "https://bridge.example.com/webhooks/rotating");
+    let inputs = t.consumer_inputs();
+    assert_eq!(inputs["basicAuthUsername"], "ado-hooks");
+    assert_eq!(inputs["basicAuthPassword"], "new-password");
+    assert_eq!(inputs["httpHeaders"], "x-bridge-key:0123456789abcdef");
+
+    let relay = config.source("relay").expect("source");
+    let err = Target::new(relay, "https://bridge.example.com").expect_err("hmac");
+    assert!(err.contains("requires a signature"), "{err}");
+}

@@ -489,3 +489,21 @@ async fn ado_errors_are_clear_and_exit_non_zero() {
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("AZURE_DEVOPS_PAT is empty"), "{err}");
 }
+
+#[tokio::test]
+async fn a_notification_ado_kept_no_event_for_is_reported_and_fails_the_run() {
+    let s = setup(&shipped_mappings(), BRIDGE).await;
+    let sub = s.ado.seed(json!({"eventType": "git.push",
+        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(URL)}));
+    s.ado.seed_failed(&sub, 3, Value::Null);
+    let report = s.ok(status(false, true)).await;
+    assert_eq!(report.exit, 1, "{}", report.output);
+    assert!(
+        report.output.contains(&format!(
+            "redeliver {sub}/3: not delivered: ADO returned no event for this notification"
+        )),
+        "{}",
+        report.output
+    );
+    assert!(report.output.ends_with("redelivered: 0 sent, 1 failed"));
+}
