@@ -206,6 +206,12 @@ async fn make_plan(
         }
     }
     let mut warnings = derivation.warnings.clone();
+    if target.basic.is_some() && target.url.starts_with("http://") {
+        warnings.push(format!(
+            "{} is not https: ADO refuses Basic auth to it",
+            target.url
+        ));
+    }
     let desired = plan::desired(client, &derivation, &projects, &mut warnings).await?;
     let existing = client.web_hook_subscriptions().await?;
     let mut plan = plan::diff(desired, existing, target, &projects, recreate);

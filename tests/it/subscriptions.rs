@@ -208,6 +208,39 @@ async fn apply_converges_and_a_second_plan_is_empty() {
     assert_eq!(calls(&s.ado).await, [PROJECT_GET, LIST]);
     // The unrelated subscriptions are still there.
     assert_eq!(s.ado.subscriptions().len(), 4 + 2);
+
+    // After a password rotation: every subscription is sent again.
+    s.ado.reset_record().await;
+    let recreated = s.ok(SubscriptionsCommand::Apply { recreate: true }).await;
+    assert!(
+        recreated
+            .output
+            .ends_with("applied: 0 created, 4 replaced, 0 deleted"),
+        "{}",
+        recreated.output
+    );
+    let methods: Vec<String> = calls(&s.ado)
+        .await
+        .iter()
+        .map(|c| c.split(' ').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "GET", "GET", "POST", "DELETE", "POST", "DELETE", "POST", "DELETE", "POST", "DELETE"
+        ]
+    );
+    assert!(s.ok(plan()).await.output.contains("4 unchanged"));
+}
+
+#[tokio::test]
+async fn plan_warns_that_ado_refuses_basic_auth_over_http() {
+    let s = setup(&shipped_mappings(), "http://bridge.internal:8080").await;
+    let out = s.ok(plan()).await.output;
+    assert!(
+        out.contains("warning: http://bridge.internal:8080/webhooks/fabrikam is not https: ADO refuses Basic auth to it"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
