@@ -62,12 +62,11 @@ pub async fn enable(
         progress.set_message(format!("enable {}", s.id));
         let mut body = s.raw.clone();
         body["status"] = json!("enabled");
-        let inputs = body
+        let mut inputs = body
             .get("consumerInputs")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let mut inputs = inputs;
         inputs.extend(target.consumer_inputs());
         body["consumerInputs"] = Value::Object(inputs);
         client.replace(&s.id, &body).await?;
