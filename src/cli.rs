@@ -138,6 +138,9 @@ pub struct AdoArgs {
     /// AZURE_DEVOPS_TOKEN), e.g. from `az account get-access-token`.
     #[arg(long, global = true)]
     pub token_file: Option<PathBuf>,
+    /// JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 /// `subscriptions` subcommands.

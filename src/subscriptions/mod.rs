@@ -8,6 +8,7 @@
 pub mod client;
 pub mod derive;
 pub mod events;
+pub mod json;
 pub mod output;
 pub mod plan;
 pub mod status;
@@ -108,10 +109,12 @@ pub async fn run(
             } else {
                 0
             };
-            Ok(Report {
-                output: output::plan(&plan, &target),
-                exit,
-            })
+            let output = if args.json {
+                pretty(&json::plan(&plan, &target, None))
+            } else {
+                output::plan(&plan, &target)
+            };
+            Ok(Report { output, exit })
         }
         SubscriptionsCommand::Apply { recreate } => {
             let plan = make_plan(&config, source, args, &client, &target, *recreate).await?;
@@ -119,14 +122,15 @@ pub async fn run(
             let result = plan::apply(&client, &plan, &target, &bar).await;
             bar.finish_and_clear();
             match result {
-                Ok(done) => Ok(Report {
-                    output: format!(
-                        "{}\n{}",
-                        output::plan(&plan, &target),
-                        output::applied(&done)
-                    ),
-                    exit: 0,
-                }),
+                Ok(done) => {
+                    let output = if args.json {
+                        pretty(&json::plan(&plan, &target, Some(&done)))
+                    } else {
+                        let text = output::plan(&plan, &target);
+                        format!("{text}\n{}", output::applied(&done))
+                    };
+                    Ok(Report { output, exit: 0 })
+                }
                 Err((done, error)) => Err(SubscriptionsError::Partial {
                     done: output::applied(&done),
                     error,
@@ -139,8 +143,7 @@ pub async fn run(
             max_notifications,
         } => {
             let statuses = status::status(&client, &target, *max_notifications).await?;
-            let mut out = output::status(&statuses, &target);
-            let mut exit = 0;
+            let mut enabled = None;
             if *enable {
                 let todo = statuses
                     .iter()
@@ -149,24 +152,46 @@ pub async fn run(
                 let bar = output::progress(todo);
                 let ids = status::enable(&client, &target, &statuses, &bar).await;
                 bar.finish_and_clear();
-                out.push('\n');
-                out.push_str(&output::enabled(&ids?));
+                enabled = Some(ids?);
             }
+            let mut sent = None;
             if *redeliver {
                 let todo = statuses.iter().map(|s| s.failed.len()).sum();
                 let bar = output::progress(todo);
-                let sent = status::redeliver(&client, &target, &statuses, &bar).await;
+                let done = status::redeliver(&client, &target, &statuses, &bar).await;
                 bar.finish_and_clear();
-                let sent = sent?;
-                if sent.iter().any(|r| !r.ok()) {
-                    exit = 1;
-                }
-                out.push('\n');
-                out.push_str(&output::redelivered(&sent));
+                sent = Some(done?);
             }
-            Ok(Report { output: out, exit })
+            let failed = sent.iter().flatten().any(|r| !r.ok());
+            let output = if args.json {
+                pretty(&json::status(
+                    &statuses,
+                    &target,
+                    enabled.as_deref(),
+                    sent.as_deref(),
+                ))
+            } else {
+                let mut out = output::status(&statuses, &target);
+                if let Some(ids) = &enabled {
+                    out.push('\n');
+                    out.push_str(&output::enabled(ids));
+                }
+                if let Some(sent) = &sent {
+                    out.push('\n');
+                    out.push_str(&output::redelivered(sent));
+                }
+                out
+            };
+            Ok(Report {
+                output,
+                exit: u8::from(failed),
+            })
         }
     }
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
 /// Rules and projects to desired subscriptions, compared with ADO's.

@@ -387,7 +387,7 @@ async fn status_shows_probation_disabled_and_failed_notifications_and_enable_put
 async fn redeliver_sends_failed_events_through_the_bridge_and_again_they_are_duplicates() {
     let app = crate::support::TestApp::spawn().await;
     app.wait_ready().await;
-    let s = setup(&shipped_mappings(), &app.base).await;
+    let mut s = setup(&shipped_mappings(), &app.base).await;
     let url = format!("{}/webhooks/fabrikam", app.base);
     let sub = s
         .ado
@@ -424,15 +424,16 @@ async fn redeliver_sends_failed_events_through_the_bridge_and_again_they_are_dup
         assert_eq!(wf.input.as_ref().map(|i| &i["commit"]), Some(&json!(sha)));
     }
 
+    s.args.json = true;
     let second = s.ok(status(false, true)).await;
-    for n in [40, 41] {
-        let line = format!("redeliver {sub}/{n}: HTTP 200 duplicate");
-        assert!(
-            second.output.contains(&line),
-            "{line} in\n{}",
-            second.output
-        );
-    }
+    let answers: Value = serde_json::from_str(&second.output).expect("JSON");
+    assert_eq!(
+        answers["redelivered"],
+        json!([
+            {"subscription": sub, "notification": 40, "status": 200, "outcome": "duplicate"},
+            {"subscription": sub, "notification": 41, "status": 200, "outcome": "duplicate"},
+        ])
+    );
     for e in &events {
         let sha = e["resource"]["commits"][0]["commitId"]
             .as_str()
@@ -539,4 +540,74 @@ async fn a_notification_ado_kept_no_event_for_is_reported_and_fails_the_run() {
         report.output
     );
     assert!(report.output.ends_with("redelivered: 0 sent, 1 failed"));
+}
+
+#[tokio::test]
+async fn json_output_carries_the_same_facts() {
+    let mut s = setup(&shipped_mappings(), BRIDGE).await;
+    s.args.json = true;
+    let (replace, keep, delete) = seed_mixed(&s.ado);
+    let out: Value = serde_json::from_str(&s.ok(plan()).await.output).expect("JSON plan");
+    assert_eq!(out["url"], URL);
+    let actions: Vec<(String, String)> = out["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            let a = c["action"].as_str().unwrap_or_default();
+            (
+                a.to_owned(),
+                c["eventType"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (
+                "create".into(),
+                "ms.vss-release.deployment-approval-pending-event".into()
+            ),
+            (
+                "create".into(),
+                "ms.vss-release.deployment-approval-completed-event".into()
+            ),
+            ("replace".into(), "git.push".into()),
+            ("delete".into(), "workitem.created".into()),
+        ]
+    );
+    assert_eq!(out["changes"][2]["id"], json!(replace));
+    assert_eq!(
+        out["changes"][2]["differences"],
+        json!(["publisherInputs.branch: \"refs/heads/dev\" -> \"refs/heads/main\""])
+    );
+    assert_eq!(
+        out["changes"][2]["publisherInputs"],
+        json!({"projectId": PROJECT_ID, "branch": "refs/heads/main"})
+    );
+    assert_eq!(out["changes"][3]["id"], json!(delete));
+    assert_eq!(
+        out["unchanged"],
+        json!([{"id": keep, "eventType": "build.complete", "project": PROJECT}])
+    );
+    assert_eq!(out["otherProjects"], 1);
+
+    s.ado
+        .seed_failed(&replace, 5, published(crate::support::push_event(5)));
+    let out: Value =
+        serde_json::from_str(&s.ok(status(true, false)).await.output).expect("JSON status");
+    let subs = out["subscriptions"].as_array().expect("subscriptions");
+    assert_eq!(subs.len(), 4, "every project: {out}");
+    let pushed = subs
+        .iter()
+        .find(|x| x["id"] == json!(replace))
+        .expect("listed");
+    assert_eq!(pushed["status"], "enabled");
+    assert_eq!(pushed["failedNotifications"][0]["id"], 5);
+    assert_eq!(
+        pushed["failedNotifications"][0]["errorMessage"],
+        "The remote server returned an error: (503) Service Unavailable."
+    );
+    assert_eq!(out["enabled"], json!([]));
+    assert!(out.get("redelivered").is_none());
 }
