@@ -11,7 +11,15 @@ const EXIT_CONFIG: u8 = 64;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    // Usage errors exit 64 like a bad config (clap's own 2 would read as
+    // `subscriptions plan --detailed-exitcode`'s "changes").
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_CONFIG } else { 0 });
+        }
+    };
     match args.command {
         cli::Command::Serve { config } => {
             let config = match Config::load(&config) {

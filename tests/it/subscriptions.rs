@@ -519,6 +519,10 @@ async fn ado_errors_are_clear_and_exit_non_zero() {
         "{err}"
     );
 
+    let (code, _, err) = bin(&s, PAT, &["plan", "--bogus"]).await;
+    assert_eq!(code, 64, "a usage error is not \"changes\" (2): {err}");
+    assert!(err.contains("unexpected argument '--bogus'"), "{err}");
+
     let (code, _, err) = bin(&s, "", &[&["status"][..], &common].concat()).await;
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("AZURE_DEVOPS_PAT is empty"), "{err}");
