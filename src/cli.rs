@@ -162,6 +162,7 @@ pub enum SubscriptionsCommand {
     /// A changed subscription is replaced (the new one created before the
     /// old one is deleted). ADO never returns passwords, so after rotating
     /// the source's password use --recreate to send the new one.
+    ///
     /// Example: ado-temporal-bridge subscriptions apply --project Payments
     Apply {
         /// Replace every existing subscription (sends current secrets).
@@ -169,6 +170,10 @@ pub enum SubscriptionsCommand {
         recreate: bool,
     },
     /// This bridge's subscriptions: state and recent failed notifications.
+    ///
+    /// Lists every subscription delivering to this source's URL, in any
+    /// project. Exit status 1 when a redelivered notification was not
+    /// answered 2xx by the bridge.
     ///
     /// Example: ado-temporal-bridge subscriptions status --enable --redeliver
     Status {
