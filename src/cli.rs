@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check` and `test`.
+//! The command line: `serve`, `check`, `test`, `deliveries` and
+//! `subscriptions`.
 
 use std::path::PathBuf;
 
@@ -77,6 +78,116 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: DeliveriesCommand,
+    },
+    /// Manage the ADO service-hook subscriptions the rules need.
+    ///
+    /// Derives from the rules which events (and, where a rule's `when`
+    /// certainly allows it, which repository, branch, build status ...)
+    /// ADO must send to `<bridge-url>/webhooks/<source>`, and compares that
+    /// with the organization's subscriptions for that URL.
+    ///
+    /// Credentials: AZURE_DEVOPS_PAT or --pat-file (a PAT with Service
+    /// Hooks read & write), or a Microsoft Entra ID token in
+    /// AZURE_DEVOPS_TOKEN or --token-file.
+    ///
+    /// Exit status 0 ok, 64 bad config or usage, 1 ADO or delivery failure
+    /// (plan --detailed-exitcode: 2 when there are changes).
+    ///
+    /// Example: ado-temporal-bridge subscriptions plan --organization https://dev.azure.com/contoso --bridge-url https://bridge.example.com --project Payments
+    Subscriptions {
+        /// Configuration file (rules, sources and their credentials).
+        #[arg(
+            long,
+            short,
+            env = "BRIDGE_CONFIG",
+            default_value = "bridge.yaml",
+            global = true
+        )]
+        config: PathBuf,
+        /// Where and as whom.
+        #[command(flatten)]
+        ado: AdoArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: SubscriptionsCommand,
+    },
+}
+
+/// Options shared by the `subscriptions` subcommands.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AdoArgs {
+    /// Organization URL, e.g. https://dev.azure.com/contoso.
+    #[arg(long, env = "AZURE_DEVOPS_ORG_URL", global = true)]
+    pub organization: Option<String>,
+    /// The bridge's public base URL as ADO reaches it, e.g.
+    /// https://bridge.example.com (subscriptions deliver to
+    /// <bridge-url>/webhooks/<source>).
+    #[arg(long, env = "BRIDGE_PUBLIC_URL", global = true)]
+    pub bridge_url: Option<String>,
+    /// Source whose URL and credentials to use (default: the only source).
+    #[arg(long, global = true)]
+    pub source: Option<String>,
+    /// Project name or GUID; repeatable (default: the source's
+    /// `allow.projects`).
+    #[arg(long = "project", global = true)]
+    pub projects: Vec<String>,
+    /// File holding a personal access token (instead of AZURE_DEVOPS_PAT).
+    #[arg(long, global = true)]
+    pub pat_file: Option<PathBuf>,
+    /// File holding an Entra ID access token (instead of
+    /// AZURE_DEVOPS_TOKEN), e.g. from `az account get-access-token`.
+    #[arg(long, global = true)]
+    pub token_file: Option<PathBuf>,
+    /// JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `subscriptions` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SubscriptionsCommand {
+    /// Show what `apply` would create, replace and delete; changes nothing.
+    ///
+    /// Example: ado-temporal-bridge subscriptions plan --project Payments --detailed-exitcode
+    Plan {
+        /// Exit with status 2 (instead of 0) when there are changes.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Plan to replace every existing subscription too (see `apply`).
+        #[arg(long)]
+        recreate: bool,
+    },
+    /// Create, replace and delete subscriptions until ADO matches the rules.
+    ///
+    /// A changed subscription is replaced (the new one created before the
+    /// old one is deleted). ADO never returns passwords, so after rotating
+    /// the source's password use --recreate to send the new one.
+    ///
+    /// Example: ado-temporal-bridge subscriptions apply --project Payments
+    Apply {
+        /// Replace every existing subscription (sends current secrets).
+        #[arg(long)]
+        recreate: bool,
+    },
+    /// This bridge's subscriptions: state and recent failed notifications.
+    ///
+    /// Lists every subscription delivering to this source's URL, in any
+    /// project. Exit status 1 when a redelivered notification was not
+    /// answered 2xx by the bridge.
+    ///
+    /// Example: ado-temporal-bridge subscriptions status --enable --redeliver
+    Status {
+        /// Put every subscription that is not enabled (on probation,
+        /// disabled by the system or a user) back to enabled.
+        #[arg(long)]
+        enable: bool,
+        /// Send failed notifications' events to the bridge again (answered
+        /// as duplicates when already handled).
+        #[arg(long)]
+        redeliver: bool,
+        /// Failed notifications to read per subscription.
+        #[arg(long, default_value_t = 20)]
+        max_notifications: usize,
     },
 }
 

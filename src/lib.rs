@@ -13,6 +13,8 @@
 //! - [`config`] and [`startup`] read the configuration and wire it up;
 //!   [`dispatch`] delivers the spool; [`tools`] and [`cli`] are the
 //!   offline commands.
+//! - [`subscriptions`]: the ADO service-hook subscriptions the rules need,
+//!   kept in step through the ADO REST API.
 
 pub mod ado;
 pub mod cli;
@@ -28,6 +30,7 @@ pub mod pipeline;
 pub mod ruletests;
 pub mod startup;
 pub mod store;
+pub mod subscriptions;
 pub mod telemetry;
 pub mod temporal;
 pub mod tls;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use ado_temporal_bridge::{cli, config::Config, startup::Application, telemetry};
+use ado_temporal_bridge::{cli, config::Config, startup::Application, subscriptions, telemetry};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -11,7 +11,15 @@ const EXIT_CONFIG: u8 = 64;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    // Usage errors exit 64 like a bad config (clap's own 2 would read as
+    // `subscriptions plan --detailed-exitcode`'s "changes").
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_CONFIG } else { 0 });
+        }
+    };
     match args.command {
         cli::Command::Serve { config } => {
             let config = match Config::load(&config) {
@@ -68,6 +76,23 @@ async fn main() -> ExitCode {
             ado_temporal_bridge::tools::deliveries(&config, command).await,
             1,
         ),
+        cli::Command::Subscriptions {
+            config,
+            ado,
+            command,
+        } => {
+            let getenv = |name: &str| std::env::var(name).ok();
+            match subscriptions::run(&config, &ado, &command, &getenv).await {
+                Ok(r) => {
+                    println!("{}", r.output);
+                    ExitCode::from(r.exit)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            }
+        }
     }
 }
 

@@ -146,6 +146,12 @@ impl SourceVerifier {
         Self { schemes }
     }
 
+    /// The schemes, in configuration order (for `subscriptions`, which
+    /// sends the current credentials to ADO).
+    pub fn schemes(&self) -> &[Scheme] {
+        &self.schemes
+    }
+
     /// Whether any scheme is configured.
     pub fn is_empty(&self) -> bool {
         self.schemes.is_empty()

@@ -1,0 +1,93 @@
+//! `--json` output of `subscriptions`: the same facts as the text, for
+//! scripts and monitoring.
+
+use serde_json::{Value, json};
+
+use super::{
+    plan::{Applied, Change, Plan, Target},
+    status::{Redelivery, SubscriptionStatus},
+};
+
+/// The plan (and, after `apply`, what was done).
+pub fn plan(p: &Plan, target: &Target, applied: Option<&Applied>) -> Value {
+    let changes: Vec<Value> = p
+        .changes
+        .iter()
+        .map(|c| match c {
+            Change::Create(d) => json!({
+                "action": "create", "eventType": d.event.event_type, "project": d.project.name,
+                "publisherInputs": d.publisher_inputs, "rules": d.rules,
+            }),
+            Change::Replace { old, new, why } => json!({
+                "action": "replace", "id": old.id, "eventType": new.event.event_type,
+                "project": new.project.name, "publisherInputs": new.publisher_inputs,
+                "rules": new.rules, "differences": why,
+            }),
+            Change::Delete { old, why } => json!({
+                "action": "delete", "id": old.id, "eventType": old.event_type,
+                "projectId": old.project_id(), "reason": why,
+            }),
+        })
+        .collect();
+    let unchanged: Vec<Value> = p
+        .unchanged
+        .iter()
+        .map(
+            |(d, id)| json!({"id": id, "eventType": d.event.event_type, "project": d.project.name}),
+        )
+        .collect();
+    let mut out = json!({
+        "url": target.url, "warnings": p.warnings, "changes": changes,
+        "unchanged": unchanged, "otherProjects": p.other_projects,
+    });
+    if let Some(a) = applied {
+        out["applied"] =
+            json!({"created": a.created, "replaced": a.replaced, "deleted": a.deleted});
+    }
+    out
+}
+
+/// Subscriptions, their failed notifications, and what `--enable` and
+/// `--redeliver` did (when given).
+pub fn status(
+    statuses: &[SubscriptionStatus],
+    target: &Target,
+    enabled: Option<&[String]>,
+    redelivered: Option<&[Redelivery]>,
+) -> Value {
+    let subscriptions: Vec<Value> = statuses
+        .iter()
+        .map(|s| {
+            let sub = &s.subscription;
+            let failed: Vec<Value> = s
+                .failed
+                .iter()
+                .map(|n| {
+                    let d = n.details.clone().unwrap_or_default();
+                    json!({"id": n.id, "eventId": n.event_id, "createdDate": n.created_date,
+                           "errorMessage": d.error_message, "requestAttempts": d.request_attempts})
+                })
+                .collect();
+            json!({"id": sub.id, "status": sub.status(), "eventType": sub.event_type,
+                   "projectId": sub.project_id(), "probationRetries": sub.probation_retries,
+                   "failedNotifications": failed})
+        })
+        .collect();
+    let mut out = json!({"url": target.url, "subscriptions": subscriptions});
+    if let Some(ids) = enabled {
+        out["enabled"] = json!(ids);
+    }
+    if let Some(sent) = redelivered {
+        let sent: Vec<Value> = sent
+            .iter()
+            .map(|r| match &r.answer {
+                Ok((status, outcome)) => json!({"subscription": r.subscription,
+                    "notification": r.notification, "status": status, "outcome": outcome}),
+                Err(e) => json!({"subscription": r.subscription,
+                    "notification": r.notification, "error": e}),
+            })
+            .collect();
+        out["redelivered"] = json!(sent);
+    }
+    out
+}

@@ -1,0 +1,207 @@
+//! What `subscriptions` prints, and its progress bar.
+
+use std::{fmt::Write, io::IsTerminal};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{
+    client::Subscription,
+    plan::{Applied, Change, Desired, Plan, Target},
+    status::{Redelivery, SubscriptionStatus},
+};
+
+/// A progress bar on stderr when it is a terminal; hidden otherwise (logs,
+/// CI, tests).
+pub fn progress(len: usize) -> ProgressBar {
+    if len < 2 || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn filters(d: &Desired) -> String {
+    let f: Vec<String> = d
+        .publisher_inputs
+        .iter()
+        .filter(|(k, _)| k.as_str() != "projectId")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if f.is_empty() {
+        "no filters".into()
+    } else {
+        f.join(", ")
+    }
+}
+
+fn project_of(s: &Subscription) -> String {
+    let id = s.project_id();
+    if id.is_empty() {
+        "(organization)".into()
+    } else {
+        id
+    }
+}
+
+/// The plan as text; the last line counts the changes.
+pub fn plan(p: &Plan, target: &Target) -> String {
+    let mut out = format!("subscriptions delivering to {}\n", target.url);
+    for w in &p.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let (mut create, mut replace, mut delete) = (0, 0, 0);
+    for change in &p.changes {
+        match change {
+            Change::Create(d) => {
+                create += 1;
+                let _ = writeln!(
+                    out,
+                    "+ create  {} in {} ({}); rules: {}",
+                    d.event.event_type,
+                    d.project.name,
+                    filters(d),
+                    d.rules.join(", ")
+                );
+            }
+            Change::Replace { old, new, why } => {
+                replace += 1;
+                let _ = writeln!(
+                    out,
+                    "~ replace {} in {} ({}), id {}:",
+                    new.event.event_type,
+                    new.project.name,
+                    filters(new),
+                    old.id
+                );
+                for w in why {
+                    let _ = writeln!(out, "      {w}");
+                }
+            }
+            Change::Delete { old, why } => {
+                delete += 1;
+                let _ = writeln!(
+                    out,
+                    "- delete  {} in {}, id {}: {why}",
+                    old.event_type,
+                    project_of(old),
+                    old.id
+                );
+            }
+        }
+    }
+    for (d, id) in &p.unchanged {
+        let _ = writeln!(
+            out,
+            "= keep    {} in {} ({}), id {id}",
+            d.event.event_type,
+            d.project.name,
+            filters(d)
+        );
+    }
+    if p.other_projects > 0 {
+        let _ = writeln!(
+            out,
+            "({} subscription(s) of this URL in other projects are left alone)",
+            p.other_projects
+        );
+    }
+    let _ = write!(
+        out,
+        "plan: {create} to create, {replace} to replace, {delete} to delete, {} unchanged\n\
+         note: ADO never returns passwords or header values; they are not compared \
+         (after rotating them, run `apply --recreate`)",
+        p.unchanged.len()
+    );
+    out
+}
+
+/// The result of `apply`.
+pub fn applied(a: &Applied) -> String {
+    format!(
+        "applied: {} created, {} replaced, {} deleted",
+        a.created, a.replaced, a.deleted
+    )
+}
+
+/// The status table and failed notifications.
+pub fn status(statuses: &[SubscriptionStatus], target: &Target) -> String {
+    let mut out = format!("subscriptions delivering to {}\n", target.url);
+    if statuses.is_empty() {
+        out.push_str("none (run `subscriptions apply`)");
+        return out;
+    }
+    for s in statuses {
+        let sub = &s.subscription;
+        let retries = sub
+            .probation_retries
+            .filter(|r| *r > 0)
+            .map_or(String::new(), |r| format!(", {r} probation retries"));
+        let _ = writeln!(
+            out,
+            "{}  {}  {} in {}{retries}; {} failed notification(s)",
+            sub.id,
+            sub.status(),
+            sub.event_type,
+            project_of(sub),
+            s.failed.len()
+        );
+        for n in &s.failed {
+            let details = n.details.clone().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    notification {} at {}: {}{}",
+                n.id,
+                n.created_date.as_deref().unwrap_or("?"),
+                details.error_message.as_deref().unwrap_or("failed"),
+                details
+                    .request_attempts
+                    .map_or(String::new(), |a| format!(" ({a} attempts)")),
+            );
+        }
+    }
+    let unhealthy = statuses
+        .iter()
+        .filter(|s| s.subscription.status() != "enabled")
+        .count();
+    let _ = write!(
+        out,
+        "{} subscription(s), {unhealthy} not enabled",
+        statuses.len()
+    );
+    out
+}
+
+/// The result of `--enable`.
+pub fn enabled(ids: &[String]) -> String {
+    if ids.is_empty() {
+        "enable: every subscription is already enabled".into()
+    } else {
+        format!("enabled: {}", ids.join(", "))
+    }
+}
+
+/// The result of `--redeliver`.
+pub fn redelivered(r: &[Redelivery]) -> String {
+    let mut out = String::new();
+    for d in r {
+        let answer = match &d.answer {
+            Ok((status, outcome)) => format!("HTTP {status} {outcome}"),
+            Err(e) => format!("not delivered: {e}"),
+        };
+        let _ = writeln!(
+            out,
+            "redeliver {}/{}: {answer}",
+            d.subscription, d.notification
+        );
+    }
+    let failed = r.iter().filter(|d| !d.ok()).count();
+    let _ = write!(
+        out,
+        "redelivered: {} sent, {failed} failed",
+        r.len() - failed
+    );
+    out
+}

@@ -1,0 +1,398 @@
+//! Desired subscriptions against existing ones: what to create, replace and
+//! delete, and applying that.
+//!
+//! ADO never returns secrets (`basicAuthPassword`, header values) in a GET,
+//! so they cannot be compared; everything else that the bridge sets is.
+//! A changed subscription is replaced (create the new one, then delete the
+//! old one) rather than updated with a PUT: ADO is reported to refuse
+//! updates of subscriptions that use basic auth, a PUT would have to send
+//! the secret again anyway, and creating first means no event is lost
+//! between the two calls (one sent to both is deduplicated by event id).
+
+use std::collections::BTreeMap;
+
+use indicatif::ProgressBar;
+use serde_json::{Map, Value, json};
+
+use super::{
+    client::{AdoClient, AdoError, Subscription},
+    derive::{Derivation, FilterValue},
+    events::EventInfo,
+};
+use crate::{config::Secret, verify::Scheme};
+
+/// Where and how ADO delivers to the bridge for one source.
+#[derive(Debug)]
+pub struct Target {
+    /// Source name.
+    pub source: String,
+    /// `<bridge>/webhooks/<source>`.
+    pub url: String,
+    /// Basic auth user name and its newest active password.
+    pub basic: Option<(String, Secret)>,
+    /// Header name and its newest active value.
+    pub header: Option<(String, Secret)>,
+}
+
+impl Target {
+    /// The target for `source` behind `bridge_url`. Sources that need a
+    /// signature (hmac, Standard Webhooks) cannot be served by ADO directly.
+    pub fn new(source: &crate::config::Source, bridge_url: &str) -> Result<Self, String> {
+        let url = format!(
+            "{}/webhooks/{}",
+            bridge_url.trim_end_matches('/'),
+            source.name
+        );
+        let (mut basic, mut header) = (None, None);
+        // The newest value is the last one listed: during a rotation the
+        // new password is added after the old, and ADO should get the new.
+        let newest = |set: &crate::verify::SecretSet| set.values().pop().map(|k| k.secret);
+        for scheme in source.verifier.schemes() {
+            match scheme {
+                Scheme::Basic {
+                    username,
+                    passwords,
+                } => basic = newest(passwords).map(|p| (username.clone(), p)),
+                Scheme::Header { name, values } => {
+                    header = newest(values).map(|v| (name.clone(), v));
+                }
+                Scheme::Hmac { .. } | Scheme::StandardWebhooks { .. } => {
+                    return Err(format!(
+                        "source {:?} requires a signature, which ADO's Web Hooks consumer cannot \
+                         send; subscriptions can only be managed for sources with basic and/or \
+                         header auth",
+                        source.name
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            source: source.name.clone(),
+            url,
+            basic,
+            header,
+        })
+    }
+
+    /// The consumer inputs of every subscription, secrets included.
+    pub fn consumer_inputs(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("url".into(), json!(self.url));
+        if let Some((user, password)) = &self.basic {
+            m.insert("basicAuthUsername".into(), json!(user));
+            m.insert("basicAuthPassword".into(), json!(password.expose()));
+        }
+        if let Some((name, value)) = &self.header {
+            m.insert(
+                "httpHeaders".into(),
+                json!(format!("{name}:{}", value.expose())),
+            );
+        }
+        m.insert("resourceDetailsToSend".into(), json!("all"));
+        m.insert("messagesToSend".into(), json!("none"));
+        m.insert("detailedMessagesToSend".into(), json!("none"));
+        m
+    }
+}
+
+/// A project, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Project {
+    /// Lower-case GUID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// One subscription the rules need in one project.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    /// Event type, publisher and resource version.
+    pub event: &'static EventInfo,
+    /// The project.
+    pub project: Project,
+    /// Rules that need it.
+    pub rules: Vec<String>,
+    /// `projectId` and the derived filters.
+    pub publisher_inputs: BTreeMap<String, String>,
+}
+
+impl Desired {
+    /// The POST body.
+    pub fn body(&self, target: &Target) -> Value {
+        json!({
+            "publisherId": self.event.publisher_id,
+            "eventType": self.event.event_type,
+            "resourceVersion": self.event.resource_version,
+            "consumerId": "webHooks",
+            "consumerActionId": "httpRequest",
+            "publisherInputs": self.publisher_inputs,
+            "consumerInputs": target.consumer_inputs(),
+        })
+    }
+}
+
+/// One step towards the desired state.
+#[derive(Debug)]
+pub enum Change {
+    /// A subscription the rules need and ADO lacks.
+    Create(Desired),
+    /// A subscription that differs (or `--recreate`): create the new one,
+    /// then delete the old one.
+    Replace {
+        /// The existing subscription.
+        old: Box<Subscription>,
+        /// What it should be.
+        new: Desired,
+        /// Each difference, e.g. `publisherInputs.branch: "" -> "refs/heads/main"`.
+        why: Vec<String>,
+    },
+    /// A subscription of this bridge's URL that no rule needs.
+    Delete {
+        /// The existing subscription.
+        old: Box<Subscription>,
+        /// Why.
+        why: String,
+    },
+}
+
+/// The difference between the rules and ADO.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Steps, creates first.
+    pub changes: Vec<Change>,
+    /// Subscriptions that already match, with their ids.
+    pub unchanged: Vec<(Desired, String)>,
+    /// Subscriptions of this URL in projects not managed in this run.
+    pub other_projects: usize,
+    /// Things the user should know (unknown event types, repositories).
+    pub warnings: Vec<String>,
+}
+
+/// The desired subscriptions: every needed event type in every project,
+/// with repository names resolved to GUIDs per project.
+pub async fn desired(
+    client: &AdoClient,
+    derivation: &Derivation,
+    projects: &[Project],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Desired>, AdoError> {
+    let mut repos: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for project in projects {
+        for needed in &derivation.needed {
+            let mut inputs = BTreeMap::from([("projectId".to_owned(), project.id.clone())]);
+            for (input, value) in &needed.filters {
+                let value = match value {
+                    FilterValue::Exact(v) => Some(v.clone()),
+                    FilterValue::RepositoryName(name) => {
+                        let key = (project.id.clone(), name.clone());
+                        if !repos.contains_key(&key) {
+                            let id = client.repository_id(&project.id, name).await?;
+                            repos.insert(key.clone(), id);
+                        }
+                        let id = repos.get(&key).cloned().flatten();
+                        if id.is_none() {
+                            warnings.push(format!(
+                                "{}: project {:?} has no repository {name:?}; no repository \
+                                 filter there",
+                                needed.event.event_type, project.name
+                            ));
+                        }
+                        id
+                    }
+                };
+                if let Some(v) = value {
+                    inputs.insert((*input).to_owned(), v);
+                }
+            }
+            out.push(Desired {
+                event: needed.event,
+                project: project.clone(),
+                rules: needed.rules.clone(),
+                publisher_inputs: inputs,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Compares `desired` with the `existing` subscriptions of `target.url`
+/// in `projects`. With `recreate`, every existing one is replaced (the way
+/// to send a rotated password, which cannot be compared).
+pub fn diff(
+    desired: Vec<Desired>,
+    existing: Vec<Subscription>,
+    target: &Target,
+    projects: &[Project],
+    recreate: bool,
+) -> Plan {
+    let mut plan = Plan::default();
+    let (mut mine, others): (Vec<_>, Vec<_>) = existing
+        .into_iter()
+        .filter(|s| s.consumer_id == "webHooks" && s.url() == target.url)
+        .partition(|s| projects.iter().any(|p| p.id == s.project_id()));
+    plan.other_projects = others.len();
+    let mut replaces = Vec::new();
+    for want in desired {
+        let found = mine.iter().position(|s| {
+            s.event_type == want.event.event_type && s.project_id() == want.project.id
+        });
+        match found {
+            None => plan.changes.push(Change::Create(want)),
+            Some(i) => {
+                let old = mine.remove(i);
+                let mut why = differences(&old, &want, target);
+                if recreate && why.is_empty() {
+                    why.push("--recreate (secrets cannot be compared)".into());
+                }
+                if why.is_empty() {
+                    plan.unchanged.push((want, old.id));
+                } else {
+                    replaces.push(Change::Replace {
+                        old: Box::new(old),
+                        new: want,
+                        why,
+                    });
+                }
+            }
+        }
+    }
+    plan.changes.extend(replaces);
+    for old in mine {
+        let why = "no rule needs it (or it duplicates another)".to_owned();
+        plan.changes.push(Change::Delete {
+            old: Box::new(old),
+            why,
+        });
+    }
+    plan
+}
+
+/// What differs between an existing subscription and the desired one,
+/// comparing everything ADO returns.
+fn differences(old: &Subscription, new: &Desired, target: &Target) -> Vec<String> {
+    let mut why = Vec::new();
+    // GUIDs and ADO's enumerations compare without case; names and
+    // branches with it.
+    let mut check = |field: String, had: &str, want: &str, any_case: bool| {
+        let same = if any_case {
+            had.eq_ignore_ascii_case(want)
+        } else {
+            had == want
+        };
+        if !same {
+            why.push(format!("{field}: {had:?} -> {want:?}"));
+        }
+    };
+    check(
+        "publisherId".into(),
+        &old.publisher_id,
+        new.event.publisher_id,
+        true,
+    );
+    check(
+        "resourceVersion".into(),
+        old.resource_version.as_deref().unwrap_or(""),
+        new.event.resource_version,
+        true,
+    );
+    let ignored = ["hostId", "tfsSubscriptionId"];
+    let mut keys: Vec<&str> = old
+        .publisher_inputs
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !ignored.contains(k))
+        .chain(new.publisher_inputs.keys().map(String::as_str))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        let had = Subscription::input(&old.publisher_inputs, key);
+        let want = new.publisher_inputs.get(key).map_or("", String::as_str);
+        let guid = matches!(key, "projectId" | "repository");
+        check(format!("publisherInputs.{key}"), &had, want, guid);
+    }
+    let consumer = |key: &str| Subscription::input(&old.consumer_inputs, key);
+    let user = target.basic.as_ref().map_or("", |(u, _)| u.as_str());
+    check(
+        "consumerInputs.basicAuthUsername".into(),
+        &consumer("basicAuthUsername"),
+        user,
+        false,
+    );
+    // An empty value means ADO's default, which is `all` for a project's
+    // subscription.
+    for (key, want) in [
+        ("resourceDetailsToSend", "all"),
+        ("messagesToSend", "none"),
+        ("detailedMessagesToSend", "none"),
+    ] {
+        let had = consumer(key);
+        let had = if had.is_empty() { "all".into() } else { had };
+        check(format!("consumerInputs.{key}"), &had, want, true);
+    }
+    // Header values are secret; the header's name can be compared when ADO
+    // returns the input at all.
+    let headers = consumer("httpHeaders");
+    let had_name = headers.split(':').next().unwrap_or("").trim();
+    let want_name = target.header.as_ref().map_or("", |(n, _)| n.as_str());
+    if !headers.is_empty() || want_name.is_empty() {
+        let field = "consumerInputs.httpHeaders (name)".to_owned();
+        check(field, had_name, want_name, true);
+    }
+    why
+}
+
+/// Counts of what `apply` did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Subscriptions created.
+    pub created: usize,
+    /// Subscriptions replaced.
+    pub replaced: usize,
+    /// Subscriptions deleted.
+    pub deleted: usize,
+}
+
+/// Carries out `plan`, in order; stops at the first ADO error (what was
+/// done so far stays done, and the next `plan` shows the rest).
+pub async fn apply(
+    client: &AdoClient,
+    plan: &Plan,
+    target: &Target,
+    progress: &ProgressBar,
+) -> Result<Applied, (Applied, AdoError)> {
+    let mut done = Applied::default();
+    for change in &plan.changes {
+        let step = match change {
+            Change::Create(want) => {
+                progress.set_message(format!("create {}", want.event.event_type));
+                client
+                    .create(&want.body(target))
+                    .await
+                    .map(|_| done.created += 1)
+            }
+            Change::Replace { old, new, .. } => {
+                progress.set_message(format!("replace {}", old.id));
+                match client.create(&new.body(target)).await {
+                    Ok(_) => client.delete(&old.id).await.map(|()| done.replaced += 1),
+                    Err(e) => Err(e),
+                }
+            }
+            Change::Delete { old, .. } => {
+                progress.set_message(format!("delete {}", old.id));
+                client.delete(&old.id).await.map(|()| done.deleted += 1)
+            }
+        };
+        if let Err(e) = step {
+            return Err((done, e));
+        }
+        progress.inc(1);
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,167 @@
+//! `subscriptions status`: this bridge's subscriptions, their state and
+//! failed notifications; re-enabling them and redelivering what failed.
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use indicatif::ProgressBar;
+use serde_json::{Value, json};
+
+use super::{
+    client::{AdoClient, AdoError, Notification, Subscription},
+    plan::Target,
+};
+
+/// One subscription and its recent failed notifications.
+#[derive(Debug)]
+pub struct SubscriptionStatus {
+    /// The subscription.
+    pub subscription: Subscription,
+    /// Most recent failed notifications, oldest first.
+    pub failed: Vec<Notification>,
+}
+
+/// Every subscription that delivers to `target.url` (in any project),
+/// with up to `max` failed notifications each.
+pub async fn status(
+    client: &AdoClient,
+    target: &Target,
+    max: usize,
+) -> Result<Vec<SubscriptionStatus>, AdoError> {
+    let mut out = Vec::new();
+    for subscription in client.web_hook_subscriptions().await? {
+        if subscription.url() != target.url {
+            continue;
+        }
+        let mut failed = client.failed_notifications(&subscription.id, max).await?;
+        failed.sort_by_key(|n| n.id);
+        out.push(SubscriptionStatus {
+            subscription,
+            failed,
+        });
+    }
+    Ok(out)
+}
+
+/// Puts every subscription that is not `enabled` back to `enabled`. The
+/// PUT carries the subscription as ADO returned it, with the secrets from
+/// the source config (a GET does not return them, and a PUT without them
+/// would clear them). Returns the ids enabled.
+pub async fn enable(
+    client: &AdoClient,
+    target: &Target,
+    statuses: &[SubscriptionStatus],
+    progress: &ProgressBar,
+) -> Result<Vec<String>, AdoError> {
+    let mut enabled = Vec::new();
+    for s in statuses
+        .iter()
+        .map(|s| &s.subscription)
+        .filter(|s| s.status() != "enabled")
+    {
+        progress.set_message(format!("enable {}", s.id));
+        let mut body = s.raw.clone();
+        body["status"] = json!("enabled");
+        let mut inputs = body
+            .get("consumerInputs")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        inputs.extend(target.consumer_inputs());
+        body["consumerInputs"] = Value::Object(inputs);
+        client.replace(&s.id, &body).await?;
+        enabled.push(s.id.clone());
+        progress.inc(1);
+    }
+    Ok(enabled)
+}
+
+/// What the bridge answered to one redelivered notification.
+#[derive(Debug)]
+pub struct Redelivery {
+    /// Subscription id.
+    pub subscription: String,
+    /// Notification id.
+    pub notification: i64,
+    /// HTTP status and the answer's `outcome`, or why it was not sent.
+    pub answer: Result<(u16, String), String>,
+}
+
+impl Redelivery {
+    /// Whether the bridge took it (2xx: accepted, queued, ignored or
+    /// duplicate).
+    pub fn ok(&self) -> bool {
+        matches!(self.answer, Ok((status, _)) if (200..300).contains(&status))
+    }
+}
+
+/// Sends each failed notification's event to the bridge again, the way
+/// ADO would: the event with `subscriptionId` and `notificationId`, and the
+/// source's credentials. Already-handled ones are answered as duplicates.
+pub async fn redeliver(
+    client: &AdoClient,
+    target: &Target,
+    statuses: &[SubscriptionStatus],
+    progress: &ProgressBar,
+) -> Result<Vec<Redelivery>, AdoError> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| AdoError::Transport {
+            call: "HTTP client".into(),
+            message: e.to_string(),
+        })?;
+    let mut out = Vec::new();
+    for s in statuses {
+        let sub = &s.subscription.id;
+        for n in &s.failed {
+            progress.set_message(format!("redeliver {sub}/{}", n.id));
+            // The list may leave out details; one notification has the event.
+            let full = client.notification(sub, n.id).await?;
+            let answer = match full.details.and_then(|d| d.event) {
+                Some(Value::Object(mut event)) => {
+                    event.insert("subscriptionId".into(), json!(sub));
+                    event.insert("notificationId".into(), json!(n.id));
+                    post(&http, target, sub, &Value::Object(event)).await
+                }
+                _ => Err("ADO returned no event for this notification".into()),
+            };
+            out.push(Redelivery {
+                subscription: sub.clone(),
+                notification: n.id,
+                answer,
+            });
+            progress.inc(1);
+        }
+    }
+    Ok(out)
+}
+
+async fn post(
+    http: &reqwest::Client,
+    target: &Target,
+    subscription: &str,
+    body: &Value,
+) -> Result<(u16, String), String> {
+    let mut req = http
+        .post(&target.url)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("x-vss-subscriptionid", subscription)
+        .body(body.to_string());
+    if let Some((user, password)) = &target.basic {
+        let pair = format!("{user}:{}", password.expose());
+        req = req.header("authorization", format!("Basic {}", STANDARD.encode(pair)));
+    }
+    if let Some((name, value)) = &target.header {
+        req = req.header(name.as_str(), value.expose());
+    }
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let answer: Value = resp.json().await.unwrap_or(Value::Null);
+    let outcome = answer
+        .get("outcome")
+        .and_then(Value::as_str)
+        .unwrap_or("(no outcome)")
+        .to_owned();
+    Ok((status, outcome))
+}
