@@ -59,7 +59,7 @@ pub async fn receive(
             received: Some(received),
             ..Default::default()
         };
-        bridge.log.log_only(entry, &answer);
+        bridge.log.log_refusal(entry, &answer);
     }
     answer
 }
@@ -92,18 +92,16 @@ async fn receive_inner(
         .get(CORRELATION_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(correlation::from_header);
-    let early_id = || {
-        correlation_header
-            .clone()
-            .unwrap_or_else(correlation::random)
-    };
+    // Before authentication the caller's id is not trusted: it could name
+    // a real delivery and clutter its entry in the log.
+    let early_id = correlation::random;
 
     let Some(source) = state.config.source(&source_name) else {
         return Answer::rejected(404, early_id(), "unknown source");
     };
     // Header credentials first: an unauthenticated request costs a header
     // lookup, never a body read or a JSON parse.
-    let verify_span = tracing::info_span!("delivery.verify", auth.keys = tracing::field::Empty);
+    let verify_span = tracing::debug_span!("delivery.verify", auth.keys = tracing::field::Empty);
     let verify_guard = verify_span.enter();
     let mut matched = match source.verifier.verify_headers(&headers) {
         Ok(m) => m,

@@ -37,8 +37,10 @@ pub fn reason_code(ans: &Answer) -> &'static str {
         Outcome::Queued => "QUEUED",
         Outcome::Unavailable => "UNAVAILABLE",
         Outcome::DryRun => "DRY_RUN",
-        Outcome::Failed if report.rules.iter().any(|r| r.error.is_some()) => "RULE_ERROR",
-        Outcome::Failed => "TEMPORAL_REJECTED",
+        // Actions were sent: Temporal refused one (direct mode). None:
+        // the rules failed before anything could be sent.
+        Outcome::Failed if !report.actions.is_empty() => "TEMPORAL_REJECTED",
+        Outcome::Failed => "RULE_ERROR",
         Outcome::Accepted => {
             let statuses: Vec<ActionStatus> =
                 report.actions.iter().filter_map(|a| a.status).collect();
@@ -90,28 +92,30 @@ impl Entry {
     }
 }
 
-/// Log-only entries written per second at most, so a flood of refused
-/// requests cannot fill the disk; the rest are counted in the metrics and
-/// the logs only.
+/// Log-only entries of authenticated deliveries written per second at most.
 const LOG_ONLY_PER_SECOND: u32 = 200;
+/// Refusals of unauthenticated requests (401, 404, 413) written per second
+/// at most: anyone can send those.
+const REFUSALS_PER_SECOND: u32 = 20;
 
-/// Writes log-only entries in the background, at a bounded rate.
+/// A per-second budget of writes.
 #[derive(Debug)]
-pub struct DeliveryLog {
-    store: Store,
+struct Budget {
+    per_second: u32,
+    what: &'static str,
     window: Mutex<(Instant, u32)>,
 }
 
-impl DeliveryLog {
-    /// A log writing to `store`.
-    pub fn new(store: Store) -> Self {
+impl Budget {
+    fn new(per_second: u32, what: &'static str) -> Self {
         Self {
-            store,
+            per_second,
+            what,
             window: Mutex::new((Instant::now(), 0)),
         }
     }
 
-    fn admit_one(&self) -> bool {
+    fn take(&self) -> bool {
         let Ok(mut w) = self.window.lock() else {
             return false;
         };
@@ -120,28 +124,93 @@ impl DeliveryLog {
             *w = (now, 0);
         }
         w.1 += 1;
-        if w.1 == LOG_ONLY_PER_SECOND + 1 {
+        if w.1 == self.per_second + 1 {
             tracing::warn!(
-                "more than {LOG_ONLY_PER_SECOND} refused or repeated deliveries this second; \
-                 the delivery log skips the rest (metrics still count them)"
+                "more than {} {} this second; the delivery log skips the rest (metrics still count them)",
+                self.per_second,
+                self.what
             );
         }
-        w.1 <= LOG_ONLY_PER_SECOND
+        w.1 <= self.per_second
+    }
+}
+
+/// Writes log-only entries in the background, within per-second budgets
+/// (the store also keeps at most [`crate::store::LOG_ONLY_KEPT`] of them),
+/// so a flood of bad requests can neither fill the disk nor crowd out the
+/// entries of real deliveries.
+#[derive(Debug)]
+pub struct DeliveryLog {
+    store: Store,
+    delivered: Budget,
+    refused: Budget,
+}
+
+impl DeliveryLog {
+    /// A log writing to `store`.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            delivered: Budget::new(
+                LOG_ONLY_PER_SECOND,
+                "repeated, refused or failed deliveries",
+            ),
+            refused: Budget::new(REFUSALS_PER_SECOND, "unauthenticated requests"),
+        }
     }
 
-    /// Records an answer that must not count for redelivery detection,
-    /// without delaying it.
+    /// Records an authenticated delivery's answer that must not count for
+    /// redelivery detection, without delaying it.
     pub fn log_only(&self, entry: Entry, ans: &Answer) {
-        if !self.admit_one() {
-            return;
+        if self.delivered.take() {
+            self.write(entry.record(ans, false));
         }
-        let record = entry.record(ans, false);
+    }
+
+    /// Records the refusal of a request that did not authenticate.
+    pub fn log_refusal(&self, entry: Entry, ans: &Answer) {
+        if self.refused.take() {
+            self.write(entry.record(ans, false));
+        }
+    }
+
+    fn write(&self, record: DeliveryRecord) {
         let store = self.store.clone();
         tokio::spawn(async move {
             if let Err(e) = store.admit(record, vec![], None, 0).await {
                 tracing::warn!(error = %e, "could not write the delivery log");
             }
         });
+    }
+}
+
+/// Gives deliveries recorded before reason codes existed theirs, from
+/// their actions or their stored answer; a code that cannot be worked out
+/// becomes `UNKNOWN` (the answer is still shown).
+pub async fn backfill_reason_codes(store: &Store) -> Result<usize, crate::store::StoreError> {
+    let mut done = 0;
+    loop {
+        let rows = store.without_reason_code(1000).await?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        done += rows.len();
+        let codes = rows
+            .into_iter()
+            .map(|(id, status, response)| {
+                let code = serde_json::from_str::<crate::pipeline::Report>(&response)
+                    .map(|report| {
+                        reason_code(&Answer {
+                            status,
+                            retry_after: None,
+                            report,
+                        })
+                    })
+                    .unwrap_or("UNKNOWN");
+                (id, code.to_owned())
+            })
+            .collect();
+        store.set_reason_codes(codes).await?;
     }
 }
 
@@ -173,7 +242,6 @@ mod tests {
     #[test]
     fn failures_say_whether_rules_or_temporal_failed() {
         let mut a = answer(200, Outcome::Failed);
-        assert_eq!(reason_code(&a), "TEMPORAL_REJECTED");
         a.report.rules.push(crate::mapping::RuleDecision {
             rule: "r".into(),
             matched: false,
@@ -181,6 +249,66 @@ mod tests {
             error: Some("no such key".into()),
         });
         assert_eq!(reason_code(&a), "RULE_ERROR");
+        // Another rule matched and Temporal refused its action.
+        a.report.actions.push(
+            serde_json::from_value(serde_json::json!({
+                "rule": "s", "action": "start", "workflowId": "w", "error": "InvalidArgument"
+            }))
+            .expect("action"),
+        );
+        assert_eq!(reason_code(&a), "TEMPORAL_REJECTED");
+    }
+
+    #[tokio::test]
+    async fn deliveries_from_before_reason_codes_get_theirs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let mut ignored = Answer::rejected(200, "c1".into(), "no rule matched");
+        ignored.report.outcome = Outcome::Ignored;
+        let old = |n: &str, response: String| DeliveryRecord {
+            event_id: n.into(),
+            notification_key: None,
+            correlation_id: n.into(),
+            source: "s".into(),
+            event_type: "git.push".into(),
+            status: 200,
+            outcome: "ignored".into(),
+            response,
+            received_at_ms: 1,
+            reason_code: String::new(),
+            remembered: true,
+        };
+        let json = serde_json::to_string(&ignored.report).expect("json");
+        for rec in [old("e1", json), old("e2", "not json".into())] {
+            store.admit(rec, vec![], None, 0).await.expect("admit");
+        }
+        assert_eq!(backfill_reason_codes(&store).await.expect("backfill"), 2);
+        let list = store
+            .list(crate::store::DeliveryFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        let code = |id: &str| {
+            list.iter()
+                .find(|d| d.event_id == id)
+                .map(|d| d.reason_code.clone())
+        };
+        assert_eq!(code("e1").as_deref(), Some("NO_RULE_MATCHED"));
+        assert_eq!(code("e2").as_deref(), Some("UNKNOWN"));
+        assert_eq!(backfill_reason_codes(&store).await.expect("again"), 0);
+    }
+
+    #[test]
+    fn a_budget_refuses_past_its_rate_and_refills() {
+        let b = Budget::new(3, "test");
+        assert!((0..3).all(|_| b.take()));
+        assert!(!b.take());
+        if let Ok(mut w) = b.window.lock() {
+            w.0 = Instant::now() - Duration::from_secs(2);
+        }
+        assert!(b.take());
     }
 
     #[test]

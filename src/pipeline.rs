@@ -100,9 +100,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
     /// One entry per action.
+    #[serde(default)]
     pub actions: Vec<ActionReport>,
     /// One entry per rule: matched or why not.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleDecision>,
     /// For duplicates: the correlation id of the first delivery.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -275,7 +276,7 @@ impl Bridge {
     pub async fn handle(&self, delivery: Delivery) -> Answer {
         let received = SystemTime::now();
         let parsed =
-            tracing::info_span!("delivery.parse").in_scope(|| Envelope::parse(&delivery.body));
+            tracing::debug_span!("delivery.parse").in_scope(|| Envelope::parse(&delivery.body));
         let envelope = match parsed {
             Ok(e) => e,
             Err(e) => {
@@ -458,7 +459,7 @@ impl Bridge {
         // overruns is abandoned (CEL cannot be interrupted) and must not
         // hold up anything else, shutdown included.
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let span = tracing::info_span!("delivery.evaluate", rules = rules.rules().len());
+        let span = tracing::debug_span!("delivery.evaluate", rules = rules.rules().len());
         let spawned = std::thread::Builder::new()
             .name("rules".into())
             .spawn(move || {

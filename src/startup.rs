@@ -91,6 +91,21 @@ impl Application {
             "bridge configured"
         );
         let log = crate::delivery_log::DeliveryLog::new(store.clone());
+        {
+            // Deliveries kept by an earlier version get their reason codes.
+            let store = store.clone();
+            tokio::spawn(async move {
+                match crate::delivery_log::backfill_reason_codes(&store).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(deliveries = n, "reason codes added to earlier deliveries")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "adding reason codes to earlier deliveries failed")
+                    }
+                }
+            });
+        }
         let state = AppState {
             metrics: Arc::clone(&metrics),
             bridge: Arc::new(Bridge {
@@ -183,7 +198,7 @@ fn spawn_pruner(store: Store, retention: Duration, shutdown: CancellationToken) 
             let cutoff = std::time::SystemTime::now()
                 .checked_sub(retention)
                 .unwrap_or(std::time::UNIX_EPOCH);
-            match store.prune(cutoff).await {
+            match store.prune(cutoff, crate::store::LOG_ONLY_KEPT).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "forgot old deliveries"),
                 Err(e) => tracing::warn!(error = %e, "pruning the delivery store failed"),

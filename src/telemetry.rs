@@ -31,9 +31,10 @@ use crate::{config::LogFormat, temporal::TraceContext};
 /// otherwise.
 const SERVICE_NAME: &str = "ado-temporal-bridge";
 
-/// What trace export sends: the bridge's own spans (per-rule spans are
-/// `debug`) and other crates' warnings.
-const TRACE_FILTER: &str = "ado_temporal_bridge=debug,warn";
+/// What trace export sends: the bridge's own spans (the finer ones are
+/// `debug`, so logs at `info` do not pay for them) and other crates'
+/// warnings, but never the exporter's own messages (they go to the log).
+const TRACE_FILTER: &str = "ado_temporal_bridge=debug,opentelemetry=off,warn";
 
 /// Keeps trace export running; [`Telemetry::shutdown`] flushes what is
 /// buffered.
@@ -90,6 +91,8 @@ fn export_off_reason() -> Option<String> {
 }
 
 fn tracer_provider() -> Result<SdkTracerProvider, String> {
+    // https:// collectors: the same crypto provider as everything else.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
@@ -114,7 +117,13 @@ fn tracer_provider() -> Result<SdkTracerProvider, String> {
 /// filter such as `info` or `ado_temporal_bridge=debug,info`) and, when
 /// configured by the environment, OTLP trace export.
 pub fn init(format: LogFormat, level: &str) -> Telemetry {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The exporter's own start-up chatter only when asked for by name.
+    let level = if level.contains("opentelemetry") {
+        level.to_owned()
+    } else {
+        format!("{level},opentelemetry=warn")
+    };
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,

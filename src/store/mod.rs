@@ -49,6 +49,11 @@ pub enum StoreError {
     Task(String),
 }
 
+/// Most log-only entries (refusals, duplicates, rule errors, 503s) kept,
+/// newest first, whatever the retention: they cost a row each, and anyone
+/// who can reach the bridge can cause some.
+pub const LOG_ONLY_KEPT: i64 = 100_000;
+
 /// A delivery that got its answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryRecord {
@@ -731,22 +736,31 @@ impl Store {
     }
 
     /// Forgets deliveries received before `cutoff` whose actions are all
-    /// done; pending and dead-lettered work is never pruned. Returns how
-    /// many deliveries were forgotten.
-    pub async fn prune(&self, cutoff: SystemTime) -> Result<usize, StoreError> {
+    /// done, and log-only entries beyond the newest `log_only_kept`
+    /// ([`LOG_ONLY_KEPT`] in the bridge); pending and dead-lettered work is
+    /// never pruned. Returns how many deliveries were forgotten.
+    pub async fn prune(&self, cutoff: SystemTime, log_only_kept: i64) -> Result<usize, StoreError> {
         let ms = unix_ms(cutoff);
         self.call(move |c| {
+            let excess = c.execute(
+                "DELETE FROM deliveries WHERE remembered = 0
+                   AND id <= (SELECT id FROM deliveries WHERE remembered = 0
+                             ORDER BY id DESC LIMIT 1 OFFSET ?1)
+                   AND id NOT IN (SELECT delivery_id FROM actions)",
+                params![log_only_kept],
+            )?;
             c.execute(
                 "DELETE FROM actions WHERE state = 'done' AND delivery_id IN
                    (SELECT id FROM deliveries WHERE received_at_ms < ?1)
                    AND delivery_id NOT IN (SELECT delivery_id FROM actions WHERE state != 'done')",
                 params![ms],
             )?;
-            c.execute(
+            let old = c.execute(
                 "DELETE FROM deliveries WHERE received_at_ms < ?1
                    AND id NOT IN (SELECT delivery_id FROM actions)",
                 params![ms],
-            )
+            )?;
+            Ok(excess + old)
         })
         .await
     }
@@ -765,6 +779,44 @@ impl Store {
             )?
             .execute(params![delivery_id, status, outcome, response])
             .map(|_| ())
+        })
+        .await
+    }
+
+    /// Up to `limit` deliveries recorded before reason codes existed:
+    /// `(id, status, response)`. Those with spooled actions get theirs from
+    /// the actions first.
+    pub async fn without_reason_code(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(i64, u16, String)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |c| {
+            let ids: Vec<i64> = c
+                .prepare("SELECT DISTINCT d.id FROM deliveries d JOIN actions a ON a.delivery_id = d.id WHERE d.reason_code = ''")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for id in ids {
+                refresh_code(c, id)?;
+            }
+            let mut stmt = c.prepare(
+                "SELECT id, status, response FROM deliveries WHERE reason_code = '' ORDER BY id LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Sets reason codes (for [`Store::without_reason_code`]).
+    pub async fn set_reason_codes(&self, codes: Vec<(i64, String)>) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let mut stmt =
+                c.prepare_cached("UPDATE deliveries SET reason_code = ?2 WHERE id = ?1")?;
+            for (id, code) in &codes {
+                stmt.execute(params![id, code])?;
+            }
+            Ok(())
         })
         .await
     }

@@ -206,7 +206,7 @@ async fn prunes_only_finished_old_deliveries() {
         .await
         .expect("admit");
     let cutoff = UNIX_EPOCH + Duration::from_millis(2_000);
-    assert_eq!(s.prune(cutoff).await.expect("prune"), 2);
+    assert_eq!(s.prune(cutoff, LOG_ONLY_KEPT).await.expect("prune"), 2);
     assert!(
         s.find("old-pending", "s", None)
             .await
@@ -366,5 +366,53 @@ async fn the_same_event_from_another_source_is_not_a_duplicate() {
             .expect("find")
             .is_some(),
         "same notification"
+    );
+}
+
+#[tokio::test]
+async fn log_only_entries_are_capped_and_never_found_as_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let now = unix_ms(SystemTime::now());
+    for i in 0..5 {
+        let mut r = rec("same-event", Some("sub/1"), now + i);
+        r.remembered = false;
+        r.reason_code = "RULE_ERROR".into();
+        assert!(matches!(
+            s.admit(r, vec![], None, 0).await.expect("admit"),
+            Admission::Admitted { .. }
+        ));
+    }
+    assert!(
+        s.find("same-event", "s", Some("sub/1"))
+            .await
+            .expect("find")
+            .is_none(),
+        "log-only entries are not redelivery memory"
+    );
+    let remembered = rec("same-event", Some("sub/1"), now + 10);
+    s.admit(remembered, vec![], None, 0).await.expect("admit");
+    assert!(
+        s.find("same-event", "s", Some("sub/1"))
+            .await
+            .expect("find")
+            .is_some()
+    );
+
+    let pruned = s.prune(SystemTime::UNIX_EPOCH, 2).await.expect("prune");
+    assert_eq!(pruned, 3, "the three oldest log-only entries go");
+    let left = s
+        .list(DeliveryFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(left.len(), 3, "two log-only entries and the remembered one");
+    assert_eq!(
+        left.iter()
+            .filter(|d| d.reason_code == "RULE_ERROR")
+            .count(),
+        2
     );
 }

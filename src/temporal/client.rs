@@ -162,7 +162,7 @@ impl TemporalGateway {
             ActionKind::Signal => "SignalWorkflowExecution",
             ActionKind::SignalWithStart => "SignalWithStartWorkflowExecution",
         };
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             "temporal.call",
             otel.name = %format!("temporal.{}", action.kind.as_str()),
             otel.kind = "client",

@@ -169,8 +169,10 @@ async fn refusals_are_logged_with_their_reason_and_never_block_a_good_delivery()
         .post_raw("fabrikam", push.clone(), Some(("ado-hooks", "wrong")), &[])
         .await;
     assert_eq!(r.status(), 401);
-    let shown = entry(&app, &correlation_id(&r)).await;
+    let refused_id = correlation_id(&r);
+    let shown = entry(&app, &refused_id).await;
     assert_eq!(shown["reasonCode"], "VERIFICATION_FAILED", "{shown}");
+    assert_eq!(shown["remembered"], false);
     assert_eq!(shown["source"], "fabrikam");
     assert!(
         shown["response"]["reason"]
@@ -181,9 +183,19 @@ async fn refusals_are_logged_with_their_reason_and_never_block_a_good_delivery()
     );
 
     let r = app
-        .post_raw("fabrikam", b"{not json".to_vec(), None, &[])
+        .post_raw(
+            "fabrikam",
+            b"{not json".to_vec(),
+            None,
+            &[("x-correlation-id", refused_id.as_str())],
+        )
         .await;
     assert_eq!(r.status(), 401, "credentials are checked before the body");
+    assert_ne!(
+        correlation_id(&r),
+        refused_id,
+        "an unauthenticated caller cannot file entries under another delivery's id"
+    );
     let r = app
         .post_raw(
             "fabrikam",
@@ -196,7 +208,7 @@ async fn refusals_are_logged_with_their_reason_and_never_block_a_good_delivery()
     let shown = entry(&app, &correlation_id(&r)).await;
     assert_eq!(shown["reasonCode"], "MALFORMED", "{shown}");
 
-    // The refused push was not remembered: the real delivery is processed.
+    // The real delivery is processed; its redelivery is logged as such.
     let r = app.post(&fixture("git.push.json")).await;
     let b: Value = r.json().await.expect("json");
     assert_eq!(b["outcome"], "ignored", "{b}");
