@@ -207,6 +207,12 @@ pub const EVENTS: &[EventInfo] = &[
         &[PIPELINE_ID],
     ),
     event(
+        "ms.vss-pipelines.job-state-changed-event",
+        "pipelines",
+        "5.1-preview.1",
+        &[PIPELINE_ID],
+    ),
+    event(
         "ms.vss-pipelinechecks-events.approval-pending",
         "pipelines",
         "5.1-preview.1",
@@ -234,5 +240,14 @@ mod tests {
         for known in crate::ado::KNOWN_EVENT_TYPES {
             assert!(find(known).is_some(), "{known} is missing from EVENTS");
         }
+    }
+
+    #[test]
+    fn job_state_events_which_the_bridge_normalizes_can_be_subscribed() {
+        let job = find("ms.vss-pipelines.job-state-changed-event").expect("in EVENTS");
+        assert_eq!(
+            (job.publisher_id, job.resource_version),
+            ("pipelines", "5.1-preview.1")
+        );
     }
 }

@@ -36,9 +36,16 @@ pub fn plan(p: &Plan, target: &Target, applied: Option<&Applied>) -> Value {
             |(d, id)| json!({"id": id, "eventType": d.event.event_type, "project": d.project.name}),
         )
         .collect();
+    let left_alone: Vec<Value> = p
+        .left_alone
+        .iter()
+        .map(|(s, rules)| {
+            json!({"id": s.id, "eventType": s.event_type, "projectId": s.project_id(), "rules": rules})
+        })
+        .collect();
     let mut out = json!({
         "url": target.url, "warnings": p.warnings, "changes": changes,
-        "unchanged": unchanged, "otherProjects": p.other_projects,
+        "unchanged": unchanged, "leftAlone": left_alone, "otherProjects": p.other_projects,
     });
     if let Some(a) = applied {
         out["applied"] =

@@ -239,7 +239,12 @@ async fn make_plan(
     }
     let desired = plan::desired(client, &derivation, &projects, &mut warnings).await?;
     let existing = client.web_hook_subscriptions().await?;
-    let mut plan = plan::diff(desired, existing, target, &projects, recreate);
+    let listeners: Vec<_> = rules
+        .rules()
+        .iter()
+        .flat_map(|r| r.events.iter().map(|p| (p.clone(), r.name.clone())))
+        .collect();
+    let mut plan = plan::diff(desired, existing, target, &projects, &listeners, recreate);
     plan.warnings = warnings;
     Ok(plan)
 }

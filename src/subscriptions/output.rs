@@ -101,6 +101,17 @@ pub fn plan(p: &Plan, target: &Target) -> String {
             filters(d)
         );
     }
+    for (old, rules) in &p.left_alone {
+        let _ = writeln!(
+            out,
+            "= leave   {} in {}, id {}: rules {} listen to it; this tool cannot make it, \
+             so it is never deleted",
+            old.event_type,
+            project_of(old),
+            old.id,
+            rules.join(", ")
+        );
+    }
     if p.other_projects > 0 {
         let _ = writeln!(
             out,

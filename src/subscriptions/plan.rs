@@ -19,7 +19,11 @@ use super::{
     derive::{Derivation, FilterValue},
     events::EventInfo,
 };
-use crate::{config::Secret, verify::Scheme};
+use crate::{config::Secret, mapping::EventPattern, verify::Scheme};
+
+/// Every rule's event patterns with the rule's name: the whole rule set,
+/// so that a subscription some rule listens to is never deleted.
+pub type Listeners = [(EventPattern, String)];
 
 /// Where and how ADO delivers to the bridge for one source.
 #[derive(Debug)]
@@ -165,6 +169,9 @@ pub struct Plan {
     pub unchanged: Vec<(Desired, String)>,
     /// Subscriptions of this URL in projects not managed in this run.
     pub other_projects: usize,
+    /// Subscriptions of this URL that rules listen to but this tool cannot
+    /// make (e.g. `tfvc.checkin`), with those rules: never deleted.
+    pub left_alone: Vec<(Subscription, Vec<String>)>,
     /// Things the user should know (unknown event types, repositories).
     pub warnings: Vec<String>,
 }
@@ -219,12 +226,15 @@ pub async fn desired(
 
 /// Compares `desired` with the `existing` subscriptions of `target.url`
 /// in `projects`. With `recreate`, every existing one is replaced (the way
-/// to send a rotated password, which cannot be compared).
+/// to send a rotated password, which cannot be compared). One that no
+/// desired subscription takes is deleted only when no rule in `listeners`
+/// listens to its event type, or when it duplicates a kept one.
 pub fn diff(
     desired: Vec<Desired>,
     existing: Vec<Subscription>,
     target: &Target,
     projects: &[Project],
+    listeners: &Listeners,
     recreate: bool,
 ) -> Plan {
     let mut plan = Plan::default();
@@ -234,14 +244,22 @@ pub fn diff(
         .partition(|s| projects.iter().any(|p| p.id == s.project_id()));
     plan.other_projects = others.len();
     let mut replaces = Vec::new();
+    // (event type, project) of every desired subscription, with the id of
+    // the existing one that serves it (if any).
+    let mut served: Vec<(&'static str, String, Option<String>)> = Vec::new();
     for want in desired {
         let found = mine.iter().position(|s| {
             s.event_type == want.event.event_type && s.project_id() == want.project.id
         });
+        let key = (want.event.event_type, want.project.id.clone());
         match found {
-            None => plan.changes.push(Change::Create(want)),
+            None => {
+                served.push((key.0, key.1, None));
+                plan.changes.push(Change::Create(want));
+            }
             Some(i) => {
                 let old = mine.remove(i);
+                served.push((key.0, key.1, Some(old.id.clone())));
                 let mut why = differences(&old, &want, target);
                 if recreate && why.is_empty() {
                     why.push("--recreate (secrets cannot be compared)".into());
@@ -260,7 +278,23 @@ pub fn diff(
     }
     plan.changes.extend(replaces);
     for old in mine {
-        let why = "no rule needs it (or it duplicates another)".to_owned();
+        let rules: Vec<String> = listeners
+            .iter()
+            .filter(|(pattern, _)| pattern.matches(&old.event_type))
+            .map(|(_, rule)| rule.clone())
+            .collect();
+        let twin = served
+            .iter()
+            .find(|(event, project, _)| *event == old.event_type && *project == old.project_id());
+        let why = match twin {
+            Some((_, _, Some(id))) => format!("duplicates {id}"),
+            Some((_, _, None)) => "duplicates the one created above".to_owned(),
+            None if rules.is_empty() => format!("no rule listens to {}", old.event_type),
+            None => {
+                plan.left_alone.push((old, rules));
+                continue;
+            }
+        };
         plan.changes.push(Change::Delete {
             old: Box::new(old),
             why,

@@ -72,6 +72,7 @@ fn what_ado_adds_or_leaves_empty_is_no_difference() {
         vec![old],
         &target(false),
         &projects(),
+        &[],
         false,
     );
     assert_eq!(kinds(&plan), Vec::<String>::new());
@@ -90,6 +91,7 @@ fn differences_are_named_field_by_field() {
         vec![old],
         &target(true),
         &projects(),
+        &[],
         false,
     );
     assert_eq!(
@@ -112,6 +114,7 @@ fn duplicates_are_deleted_and_recreate_replaces_the_rest() {
         vec![same("first"), same("second")],
         &target(false),
         &projects(),
+        &[],
         false,
     );
     assert_eq!(kinds(&plan), ["delete second"]);
@@ -122,6 +125,7 @@ fn duplicates_are_deleted_and_recreate_replaces_the_rest() {
         vec![same("first")],
         &target(false),
         &projects(),
+        &[],
         true,
     );
     assert_eq!(
@@ -146,6 +150,7 @@ fn other_urls_and_other_projects_are_left_alone() {
         vec![elsewhere, other_project],
         &target(false),
         &projects(),
+        &[],
         false,
     );
     assert_eq!(kinds(&plan), ["create git.push"]);
@@ -189,4 +194,31 @@ fn targets_take_the_newest_secret_and_refuse_signing_schemes() {
     let relay = config.source("relay").expect("source");
     let err = Target::new(relay, "https://bridge.example.com").expect_err("hmac");
     assert!(err.contains("requires a signature"), "{err}");
+}
+
+#[test]
+fn a_subscription_a_rule_listens_to_is_never_deleted_even_if_it_cannot_be_made() {
+    let mut tfvc = existing("t", json!({"projectId": PROJECT, "path": "$/"}), json!({}));
+    tfvc.event_type = "tfvc.checkin".into();
+    let mut stray = existing("w", json!({"projectId": PROJECT}), json!({}));
+    stray.event_type = "workitem.created".into();
+    let listeners = [(
+        EventPattern::Exact("tfvc.checkin".into()),
+        "on-checkin".to_owned(),
+    )];
+    let plan = diff(
+        vec![push(None)],
+        vec![tfvc, stray],
+        &target(false),
+        &projects(),
+        &listeners,
+        false,
+    );
+    assert_eq!(kinds(&plan), ["create git.push", "delete w"]);
+    let left: Vec<_> = plan
+        .left_alone
+        .iter()
+        .map(|(s, rules)| (s.id.as_str(), rules.clone()))
+        .collect();
+    assert_eq!(left, [("t", vec!["on-checkin".to_owned()])]);
 }

@@ -118,7 +118,7 @@ async fn plan_shows_creates_replaces_and_deletes_and_writes_nothing() {
         "+ create  ms.vss-release.deployment-approval-completed-event in Payments (no filters); rules: prod-approval".into(),
         format!("~ replace git.push in Payments (branch=refs/heads/main), id {replace}:"),
         "      publisherInputs.branch: \"refs/heads/dev\" -> \"refs/heads/main\"".into(),
-        format!("- delete  workitem.created in {PROJECT_ID}, id {delete}: no rule needs it (or it duplicates another)"),
+        format!("- delete  workitem.created in {PROJECT_ID}, id {delete}: no rule listens to workitem.created"),
         format!("= keep    build.complete in Payments (no filters), id {keep}"),
         "(1 subscription(s) of this URL in other projects are left alone)".into(),
         "plan: 2 to create, 1 to replace, 1 to delete, 1 unchanged".into(),
@@ -614,4 +614,55 @@ async fn json_output_carries_the_same_facts() {
     );
     assert_eq!(out["enabled"], json!([]));
     assert!(out.get("redelivered").is_none());
+}
+
+/// Rules in a file of their own; returns the directory guard and the path.
+fn rules_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, format!("version: 1\nrules:\n{text}")).expect("write rules");
+    (dir, rules)
+}
+
+#[tokio::test]
+async fn a_hand_made_subscription_a_rule_needs_survives_apply_and_job_state_is_subscribed() {
+    let (_dir, rules) = rules_file(
+        "- name: on-checkin\n  events: [tfvc.checkin]\n  signal: {workflowId: w, signalName: s}\n\
+         - name: pipelines\n  events: ['ms.vss-pipelines.*']\n  signal: {workflowId: w, signalName: s}\n",
+    );
+    let s = setup(&rules, BRIDGE).await;
+    let tfvc = s.ado.seed(
+        json!({"eventType": "tfvc.checkin", "resourceVersion": "1.0",
+        "publisherInputs": {"projectId": PROJECT_ID, "path": "$/Payments"},
+        "consumerInputs": consumer_inputs(URL)}),
+    );
+    let out = s
+        .ok(SubscriptionsCommand::Apply { recreate: false })
+        .await
+        .output;
+    assert!(
+        out.lines().any(|l| l
+            == format!(
+                "= leave   tfvc.checkin in {PROJECT_ID}, id {tfvc}: rules on-checkin listen to it; \
+             this tool cannot make it, so it is never deleted"
+            )),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ create  ms.vss-pipelines.job-state-changed-event in Payments"),
+        "{out}"
+    );
+    let subs = s.ado.subscriptions();
+    assert!(
+        subs.iter().any(|x| x["id"] == json!(tfvc)),
+        "kept: {subs:?}"
+    );
+    let job = subs
+        .iter()
+        .find(|x| x["eventType"] == "ms.vss-pipelines.job-state-changed-event")
+        .expect("job-state subscription created");
+    assert_eq!(
+        (&job["publisherId"], &job["resourceVersion"]),
+        (&json!("pipelines"), &json!("5.1-preview.1"))
+    );
 }
