@@ -82,9 +82,11 @@ pub enum Command {
     /// Manage the ADO service-hook subscriptions the rules need.
     ///
     /// Derives from the rules which events (and, where a rule's `when`
-    /// certainly allows it, which repository, branch, build status ...)
+    /// certainly allows it, which repository, build status, pipeline ...)
     /// ADO must send to `<bridge-url>/webhooks/<source>`, and compares that
-    /// with the organization's subscriptions for that URL.
+    /// with the organization's subscriptions for that URL. No branch filter
+    /// is derived (ADO does not document its form); the rule's `when`
+    /// filters on the branch.
     ///
     /// Credentials: AZURE_DEVOPS_PAT or --pat-file (a PAT with Service
     /// Hooks read & write), or a Microsoft Entra ID token in

@@ -116,8 +116,8 @@ async fn plan_shows_creates_replaces_and_deletes_and_writes_nothing() {
         format!("subscriptions delivering to {URL}"),
         "+ create  ms.vss-release.deployment-approval-pending-event in Payments (no filters); rules: prod-approval".into(),
         "+ create  ms.vss-release.deployment-approval-completed-event in Payments (no filters); rules: prod-approval".into(),
-        format!("~ replace git.push in Payments (branch=refs/heads/main), id {replace}:"),
-        "      publisherInputs.branch: \"refs/heads/dev\" -> \"refs/heads/main\"".into(),
+        format!("~ replace git.push in Payments (no filters), id {replace}:"),
+        "      publisherInputs.branch: \"refs/heads/dev\" -> \"\"".into(),
         format!("- delete  workitem.created in {PROJECT_ID}, id {delete}: no rule listens to workitem.created"),
         format!("= keep    build.complete in Payments (no filters), id {keep}"),
         "(1 subscription(s) of this URL in other projects are left alone)".into(),
@@ -182,12 +182,7 @@ async fn apply_converges_and_a_second_plan_is_empty() {
                 "3.0-preview.1",
                 json!({"projectId": PROJECT_ID})
             ),
-            body(
-                "git.push",
-                "tfs",
-                "1.0",
-                json!({"projectId": PROJECT_ID, "branch": "refs/heads/main"})
-            ),
+            body("git.push", "tfs", "1.0", json!({"projectId": PROJECT_ID})),
         ]
     );
     for r in &requests[2..5] {
@@ -258,7 +253,7 @@ async fn a_repository_name_in_when_becomes_the_repository_guid() {
     let out = s.ok(plan()).await.output;
     assert!(
         out.contains(&format!(
-            "+ create  git.push in Payments (branch=refs/heads/main, repository={REPO_ID}); rules: api-main"
+            "+ create  git.push in Payments (repository={REPO_ID}); rules: api-main"
         )),
         "{out}"
     );
@@ -583,11 +578,11 @@ async fn json_output_carries_the_same_facts() {
     assert_eq!(out["changes"][2]["id"], json!(replace));
     assert_eq!(
         out["changes"][2]["differences"],
-        json!(["publisherInputs.branch: \"refs/heads/dev\" -> \"refs/heads/main\""])
+        json!(["publisherInputs.branch: \"refs/heads/dev\" -> \"\""])
     );
     assert_eq!(
         out["changes"][2]["publisherInputs"],
-        json!({"projectId": PROJECT_ID, "branch": "refs/heads/main"})
+        json!({"projectId": PROJECT_ID})
     );
     assert_eq!(out["changes"][3]["id"], json!(delete));
     assert_eq!(
