@@ -17,7 +17,7 @@ use std::path::Path;
 
 use crate::{
     cli::{AdoArgs, SubscriptionsCommand},
-    config::Config,
+    config::{Allow, Config},
     mapping::RuleSet,
 };
 use client::{AdoAuth, AdoClient, AdoError};
@@ -194,6 +194,37 @@ fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
+/// A warning per subscribed event type that rules outside the source's
+/// `allow.rules` listen to as well: the bridge answers 403 to a delivery
+/// any of them matches.
+fn outside_grant(
+    rules: &RuleSet,
+    source: &crate::config::Source,
+    derivation: &derive::Derivation,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for needed in &derivation.needed {
+        let event = needed.event.event_type;
+        let outside: Vec<&str> = rules
+            .rules()
+            .iter()
+            .filter(|r| !source.allow.permits_rule(&r.name))
+            .filter(|r| r.events.iter().any(|p| p.matches(event)))
+            .map(|r| r.name.as_str())
+            .collect();
+        if !outside.is_empty() {
+            out.push(format!(
+                "{event}: rules outside source {:?}'s allow.rules listen to it too ({}); the \
+                 bridge answers 403 to a delivery they match, and ADO then puts the \
+                 subscription on probation",
+                source.name,
+                outside.join(", ")
+            ));
+        }
+    }
+    out
+}
+
 /// Rules and projects to desired subscriptions, compared with ADO's.
 async fn make_plan(
     config: &Config,
@@ -226,11 +257,22 @@ async fn make_plan(
     let mut projects: Vec<Project> = Vec::new();
     for name in names {
         let (id, name) = client.project(name).await?;
+        // The bridge answers 403 to deliveries from a project outside the
+        // grant, and ADO then puts the subscription on probation and
+        // disables it: refuse rather than create such subscriptions.
+        if !Allow::permits(&source.allow.projects, Some(&id)) {
+            return Err(SubscriptionsError::Usage(format!(
+                "project {name:?} ({id}) is outside source {:?}'s allow.projects: the bridge \
+                 would refuse its deliveries with 403",
+                source.name
+            )));
+        }
         if !projects.iter().any(|p| p.id == id) {
             projects.push(Project { id, name });
         }
     }
     let mut warnings = derivation.warnings.clone();
+    warnings.extend(outside_grant(&rules, source, &derivation));
     if target.basic.is_some() && target.url.starts_with("http://") {
         warnings.push(format!(
             "{} is not https: ADO refuses Basic auth to it",

@@ -24,9 +24,14 @@ struct Setup {
 }
 
 async fn setup(mappings: &Path, bridge: &str) -> Setup {
+    setup_with(mappings, bridge, "").await
+}
+
+/// `extra` is appended to the source `fabrikam` (e.g. its `allow`).
+async fn setup_with(mappings: &Path, bridge: &str, extra: &str) -> Setup {
     let ado = FakeAdo::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), "127.0.0.1:1", "default", mappings, "");
+    let config = write_config(dir.path(), "127.0.0.1:1", "default", mappings, extra);
     let args = AdoArgs {
         organization: Some(ado.organization()),
         bridge_url: Some(bridge.to_owned()),
@@ -660,4 +665,57 @@ async fn a_hand_made_subscription_a_rule_needs_survives_apply_and_job_state_is_s
         (&job["publisherId"], &job["resourceVersion"]),
         (&json!("pipelines"), &json!("5.1-preview.1"))
     );
+}
+
+#[tokio::test]
+async fn a_project_outside_the_grant_is_refused_and_an_ungranted_rule_gets_no_subscription() {
+    let other = "eb6e4656-77fc-42a1-9181-4c6d8e9da5d1";
+    let s = setup_with(
+        &shipped_mappings(),
+        BRIDGE,
+        &format!("    allow:\n      projects: [{other}]\n"),
+    )
+    .await;
+    let err = s.run(plan()).await.expect_err("outside the grant");
+    assert_eq!(err.exit_code(), 64, "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "project \"Payments\" ({PROJECT_ID}) is outside source \"fabrikam\"'s allow.projects: \
+             the bridge would refuse its deliveries with 403"
+        )
+    );
+    assert!(s.ado.subscriptions().is_empty());
+
+    let s = setup_with(
+        &shipped_mappings(),
+        BRIDGE,
+        &format!("    allow:\n      projects: [{PROJECT_ID}]\n      rules: [deploy-main, build-finished]\n"),
+    )
+    .await;
+    let out = s.ok(plan()).await.output;
+    assert!(
+        !out.contains("ms.vss-release"),
+        "a rule outside the grant gets no subscription: {out}"
+    );
+    assert!(!out.contains("warning: git.push"), "{out}");
+    assert!(out.contains("+ create  git.push in Payments"), "{out}");
+}
+
+#[tokio::test]
+async fn rules_outside_the_grant_on_a_subscribed_event_type_are_warned_about() {
+    let (_dir, rules) = rules_file(
+        "- name: granted\n  events: [git.push]\n  signal: {workflowId: w, signalName: s}\n\
+         - name: other-team\n  events: ['git.*']\n  signal: {workflowId: w, signalName: s}\n",
+    );
+    let s = setup_with(&rules, BRIDGE, "    allow:\n      rules: [granted]\n").await;
+    let out = s.ok(plan()).await.output;
+    assert!(
+        out.lines().any(|l| l
+            == "warning: git.push: rules outside source \"fabrikam\"'s allow.rules listen to it \
+                too (other-team); the bridge answers 403 to a delivery they match, and ADO then \
+                puts the subscription on probation"),
+        "{out}"
+    );
+    assert!(!out.contains("git.pullrequest"), "{out}");
 }
