@@ -162,7 +162,7 @@ pub enum SubscriptionsCommand {
     /// Create, replace and delete subscriptions until ADO matches the rules.
     ///
     /// A changed subscription is replaced (the new one created before the
-    /// old one is deleted). ADO never returns passwords, so after rotating
+    /// old one is deleted). ADO returns passwords masked, so after rotating
     /// the source's password use --recreate to send the new one.
     ///
     /// Example: ado-temporal-bridge subscriptions apply --project Payments

@@ -127,7 +127,8 @@ pub struct Subscription {
     /// `tfsSubscriptionId`).
     #[serde(default)]
     pub publisher_inputs: BTreeMap<String, Value>,
-    /// Consumer inputs (secrets are never returned).
+    /// Consumer inputs (ADO masks confidential ones, `basicAuthPassword`,
+    /// as `********`; `httpHeaders` comes back in clear).
     #[serde(default)]
     pub consumer_inputs: BTreeMap<String, Value>,
     /// Failed probation retries so far.

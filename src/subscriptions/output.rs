@@ -122,8 +122,8 @@ pub fn plan(p: &Plan, target: &Target) -> String {
     let _ = write!(
         out,
         "plan: {create} to create, {replace} to replace, {delete} to delete, {} unchanged\n\
-         note: ADO never returns passwords or header values; they are not compared \
-         (after rotating them, run `apply --recreate`)",
+         note: ADO returns passwords masked; they are not compared \
+         (after rotating the password, run `apply --recreate`)",
         p.unchanged.len()
     );
     out

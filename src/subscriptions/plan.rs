@@ -1,8 +1,9 @@
 //! Desired subscriptions against existing ones: what to create, replace and
 //! delete, and applying that.
 //!
-//! ADO never returns secrets (`basicAuthPassword`, header values) in a GET,
-//! so they cannot be compared; everything else that the bridge sets is.
+//! ADO returns the confidential `basicAuthPassword` masked (`********`), so
+//! it cannot be compared; everything else that the bridge sets is, the
+//! `httpHeaders` value included (never printed).
 //! A changed subscription is replaced (create the new one, then delete the
 //! old one) rather than updated with a PUT: ADO is reported to refuse
 //! updates of subscriptions that use basic auth, a PUT would have to send
@@ -262,7 +263,7 @@ pub fn diff(
                 served.push((key.0, key.1, Some(old.id.clone())));
                 let mut why = differences(&old, &want, target);
                 if recreate && why.is_empty() {
-                    why.push("--recreate (secrets cannot be compared)".into());
+                    why.push("--recreate (passwords cannot be compared)".into());
                 }
                 if why.is_empty() {
                     plan.unchanged.push((want, old.id));
@@ -366,14 +367,26 @@ fn differences(old: &Subscription, new: &Desired, target: &Target) -> Vec<String
         let had = if had.is_empty() { "all".into() } else { had };
         check(format!("consumerInputs.{key}"), &had, want, true);
     }
-    // Header values are secret; the header's name can be compared when ADO
-    // returns the input at all.
+    // ADO returns `httpHeaders` in clear (it is not a confidential input):
+    // compare the name, and the value without ever printing it, so that a
+    // rotated header secret shows as a change.
     let headers = consumer("httpHeaders");
-    let had_name = headers.split(':').next().unwrap_or("").trim();
+    let first = headers.lines().next().unwrap_or("");
+    let (had_name, had_value) = first.split_once(':').unwrap_or((first, ""));
     let want_name = target.header.as_ref().map_or("", |(n, _)| n.as_str());
     if !headers.is_empty() || want_name.is_empty() {
         let field = "consumerInputs.httpHeaders (name)".to_owned();
-        check(field, had_name, want_name, true);
+        check(field, had_name.trim(), want_name, true);
+    }
+    if let Some((name, value)) = &target.header
+        && had_name.trim().eq_ignore_ascii_case(name)
+        && had_value.trim_end() != value.expose()
+    {
+        why.push(
+            "consumerInputs.httpHeaders (value): differs from the source's newest value \
+             (not shown)"
+                .into(),
+        );
     }
     why
 }

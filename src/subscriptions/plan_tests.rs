@@ -130,7 +130,7 @@ fn duplicates_are_deleted_and_recreate_replaces_the_rest() {
     );
     assert_eq!(
         kinds(&plan),
-        ["replace first: --recreate (secrets cannot be compared)"]
+        ["replace first: --recreate (passwords cannot be compared)"]
     );
 }
 
@@ -221,4 +221,49 @@ fn a_subscription_a_rule_listens_to_is_never_deleted_even_if_it_cannot_be_made()
         .map(|(s, rules)| (s.id.as_str(), rules.clone()))
         .collect();
     assert_eq!(left, [("t", vec!["on-checkin".to_owned()])]);
+}
+
+#[test]
+fn a_rotated_header_value_is_a_change_that_never_shows_the_value() {
+    let with_header = |value: &str| {
+        existing(
+            "a",
+            json!({"projectId": PROJECT}),
+            json!({"basicAuthPassword": "********", "httpHeaders": format!("X-Bridge-Key:{value}")}),
+        )
+    };
+    let plan = diff(
+        vec![push(None)],
+        vec![with_header("0123456789abcdef")],
+        &target(true),
+        &projects(),
+        &[],
+        false,
+    );
+    assert_eq!(
+        kinds(&plan),
+        Vec::<String>::new(),
+        "same header, masked password"
+    );
+
+    let plan = diff(
+        vec![push(None)],
+        vec![with_header("old-value-fedcba9876")],
+        &target(true),
+        &projects(),
+        &[],
+        false,
+    );
+    let changes = kinds(&plan);
+    assert_eq!(
+        changes,
+        [
+            "replace a: consumerInputs.httpHeaders (value): differs from the source's newest value (not shown)"
+        ]
+    );
+    let text = crate::subscriptions::output::plan(&plan, &target(true));
+    assert!(
+        !text.contains("old-value") && !text.contains("0123456789abcdef"),
+        "{text}"
+    );
 }

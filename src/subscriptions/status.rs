@@ -45,8 +45,8 @@ pub async fn status(
 
 /// Puts every subscription that is not `enabled` back to `enabled`. The
 /// PUT carries the subscription as ADO returned it, with the secrets from
-/// the source config (a GET does not return them, and a PUT without them
-/// would clear them). Returns the ids enabled.
+/// the source config (a GET returns the password masked, so the PUT sends
+/// the real one rather than the mask). Returns the ids enabled.
 pub async fn enable(
     client: &AdoClient,
     target: &Target,

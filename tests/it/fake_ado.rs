@@ -276,9 +276,13 @@ impl Respond for Responder {
     }
 }
 
-/// What ADO does with secrets: keeps them, never returns them.
+/// What ADO does with confidential inputs: keeps them, returns them masked.
+/// `httpHeaders` is not confidential and is returned as sent.
 fn hide_secrets(s: &mut Value) {
-    if let Some(inputs) = s.get_mut("consumerInputs").and_then(Value::as_object_mut) {
-        inputs.remove("basicAuthPassword");
+    if let Some(password) = s
+        .get_mut("consumerInputs")
+        .and_then(|i| i.get_mut("basicAuthPassword"))
+    {
+        *password = json!("********");
     }
 }

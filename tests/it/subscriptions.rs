@@ -369,7 +369,7 @@ async fn status_shows_probation_disabled_and_failed_notifications_and_enable_put
         assert_eq!(body["id"], json!(id));
         assert_eq!(body["eventType"], event);
         assert_eq!(body["publisherInputs"]["projectId"], PROJECT_ID);
-        // The secret the GET did not return is sent again, not cleared.
+        // The secret the GET returned masked is sent again, not the mask.
         assert_eq!(body["consumerInputs"]["basicAuthPassword"], PASSWORD);
         assert_eq!(body["consumerInputs"]["url"], URL);
     }
@@ -718,4 +718,39 @@ async fn rules_outside_the_grant_on_a_subscribed_event_type_are_warned_about() {
         "{out}"
     );
     assert!(!out.contains("git.pullrequest"), "{out}");
+}
+
+#[tokio::test]
+async fn ado_masks_the_password_and_a_rotated_header_value_shows_as_a_change() {
+    let header = "      header: {name: X-Bridge-Key, value: first-header-value-0123}\n";
+    let s = setup_with(&shipped_mappings(), BRIDGE, header).await;
+    s.ok(SubscriptionsCommand::Apply { recreate: false }).await;
+    for sub in s.ado.subscriptions() {
+        assert_eq!(sub["consumerInputs"]["basicAuthPassword"], "********");
+        assert_eq!(
+            sub["consumerInputs"]["httpHeaders"],
+            "x-bridge-key:first-header-value-0123"
+        );
+    }
+    let out = s.ok(plan()).await.output;
+    assert!(out.contains("plan: 0 to create, 0 to replace"), "{out}");
+
+    let text = std::fs::read_to_string(&s.config).expect("config");
+    std::fs::write(
+        &s.config,
+        text.replace("first-header-value-0123", "second-header-value-4567"),
+    )
+    .expect("rotate");
+    let out = s.ok(plan()).await.output;
+    assert!(out.contains("plan: 0 to create, 4 to replace"), "{out}");
+    assert!(
+        out.contains(
+            "      consumerInputs.httpHeaders (value): differs from the source's newest value (not shown)"
+        ),
+        "{out}"
+    );
+    assert!(
+        !out.contains("header-value"),
+        "no header value printed: {out}"
+    );
 }
