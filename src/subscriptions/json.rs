@@ -50,6 +50,9 @@ pub fn plan(p: &Plan, target: &Target, applied: Option<&Applied>) -> Value {
     if let Some(a) = applied {
         out["applied"] =
             json!({"created": a.created, "replaced": a.replaced, "deleted": a.deleted});
+        if let Some((new, old)) = &a.half_replaced {
+            out["applied"]["halfReplaced"] = json!({"created": new, "stillPresent": old});
+        }
     }
     out
 }

@@ -131,10 +131,18 @@ pub fn plan(p: &Plan, target: &Target) -> String {
 
 /// The result of `apply`.
 pub fn applied(a: &Applied) -> String {
-    format!(
+    let mut out = format!(
         "applied: {} created, {} replaced, {} deleted",
         a.created, a.replaced, a.deleted
-    )
+    );
+    if let Some((new, old)) = &a.half_replaced {
+        let _ = write!(
+            out,
+            "; created {new} to replace {old}, but {old} could not be deleted and still \
+             delivers (the bridge deduplicates what both send; the next `apply` deletes it)"
+        );
+    }
+    out
 }
 
 /// The status table and failed notifications.

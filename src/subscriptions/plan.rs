@@ -249,9 +249,16 @@ pub fn diff(
     // the existing one that serves it (if any).
     let mut served: Vec<(&'static str, String, Option<String>)> = Vec::new();
     for want in desired {
-        let found = mine.iter().position(|s| {
+        // Prefer one that is already up to date: after a replace whose
+        // delete failed, the new subscription is kept and the stale one
+        // deleted as its duplicate, not the other way round.
+        let serves = |s: &Subscription| {
             s.event_type == want.event.event_type && s.project_id() == want.project.id
-        });
+        };
+        let found = mine
+            .iter()
+            .position(|s| serves(s) && differences(s, &want, target).is_empty())
+            .or_else(|| mine.iter().position(serves));
         let key = (want.event.event_type, want.project.id.clone());
         match found {
             None => {
@@ -400,6 +407,10 @@ pub struct Applied {
     pub replaced: usize,
     /// Subscriptions deleted.
     pub deleted: usize,
+    /// A replacement that was created while deleting the old one failed:
+    /// (new id, old id). Both deliver until the next `apply` deletes the
+    /// old one (an event sent by both is deduplicated by the bridge).
+    pub half_replaced: Option<(String, String)>,
 }
 
 /// Carries out `plan`, in order; stops at the first ADO error (what was
@@ -423,7 +434,16 @@ pub async fn apply(
             Change::Replace { old, new, .. } => {
                 progress.set_message(format!("replace {}", old.id));
                 match client.create(&new.body(target)).await {
-                    Ok(_) => client.delete(&old.id).await.map(|()| done.replaced += 1),
+                    Ok(new_id) => match client.delete(&old.id).await {
+                        Ok(()) => {
+                            done.replaced += 1;
+                            Ok(())
+                        }
+                        Err(e) => {
+                            done.half_replaced = Some((new_id, old.id.clone()));
+                            Err(e)
+                        }
+                    },
                     Err(e) => Err(e),
                 }
             }

@@ -754,3 +754,60 @@ async fn ado_masks_the_password_and_a_rotated_header_value_shows_as_a_change() {
         "no header value printed: {out}"
     );
 }
+
+#[tokio::test]
+async fn a_replace_whose_delete_failed_is_reported_and_the_next_plan_keeps_the_new_one() {
+    let s = setup(&shipped_mappings(), BRIDGE).await;
+    let old = s
+        .ado
+        .seed(json!({"eventType": "git.push", "resourceVersion": "1.0",
+        "publisherInputs": {"projectId": PROJECT_ID, "branch": "refs/heads/dev"},
+        "consumerInputs": consumer_inputs(URL)}));
+    let message = "Access denied: the caller cannot delete this subscription.";
+    s.ado.refuse_deletes(Some((403, message)));
+    let err = s
+        .run(SubscriptionsCommand::Apply { recreate: false })
+        .await
+        .expect_err("the delete is refused");
+    let pushes: Vec<String> = s
+        .ado
+        .subscriptions()
+        .iter()
+        .filter(|x| x["eventType"] == "git.push")
+        .map(|x| x["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(pushes.len(), 2, "old and new: {pushes:?}");
+    let new = pushes.iter().find(|id| **id != old).expect("new one");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "applied: 3 created, 0 replaced, 0 deleted; created {new} to replace {old}, but {old} \
+             could not be deleted and still delivers (the bridge deduplicates what both send; the \
+             next `apply` deletes it); then: DELETE /_apis/hooks/subscriptions/{old}: ADO answered \
+             HTTP 403: {message}"
+        )
+    );
+
+    s.ado.refuse_deletes(None);
+    let out = s.ok(plan()).await.output;
+    assert!(
+        out.lines()
+            .any(|l| l == format!("= keep    git.push in Payments (no filters), id {new}")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l == format!("- delete  git.push in {PROJECT_ID}, id {old}: duplicates {new}")),
+        "{out}"
+    );
+    s.ok(SubscriptionsCommand::Apply { recreate: false }).await;
+    let left: Vec<_> = s
+        .ado
+        .subscriptions()
+        .iter()
+        .map(|x| x["id"].clone())
+        .collect();
+    assert!(
+        left.contains(&json!(new)) && !left.contains(&json!(old)),
+        "{left:?}"
+    );
+}
