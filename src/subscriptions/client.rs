@@ -165,6 +165,44 @@ impl Subscription {
     }
 }
 
+/// A subscription ADO listed in a shape this tool cannot read: what could
+/// be read of it, and why the rest could not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Subscription GUID (`""` when missing).
+    pub id: String,
+    /// Event type (`""` when unreadable).
+    pub event_type: String,
+    /// Project GUID, lower case (`""` when unreadable).
+    pub project_id: String,
+    /// The URL it delivers to (`""` when unreadable).
+    pub url: String,
+    /// The parse error.
+    pub error: String,
+}
+
+impl Unreadable {
+    fn new(raw: &Value, error: &serde_json::Error) -> Self {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
+        Self {
+            id: text(raw.get("id")),
+            event_type: text(raw.get("eventType")),
+            project_id: text(raw.pointer("/publisherInputs/projectId")).to_ascii_lowercase(),
+            url: text(raw.pointer("/consumerInputs/url")),
+            error: error.to_string(),
+        }
+    }
+}
+
+/// The organization's Web Hooks subscriptions.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Those read.
+    pub subscriptions: Vec<Subscription>,
+    /// Those that could not be read.
+    pub unreadable: Vec<Unreadable>,
+}
+
 /// One notification (delivery attempt record) of a subscription.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -300,23 +338,26 @@ impl AdoClient {
     }
 
     /// Every Web Hooks subscription of the organization.
-    pub async fn web_hook_subscriptions(&self) -> Result<Vec<Subscription>, AdoError> {
+    pub async fn web_hook_subscriptions(&self) -> Result<Listing, AdoError> {
         let query = [
             ("consumerId", "webHooks".to_owned()),
             ("consumerActionId", "httpRequest".to_owned()),
         ];
         let list: ListOf<Value> = self.call(Method::GET, &SUBSCRIPTIONS, &query, None).await?;
-        // Parsed one by one so a foreign subscription of another shape
-        // cannot break the listing.
-        Ok(list
-            .value
-            .into_iter()
-            .filter_map(|raw| {
-                let mut s: Subscription = serde_json::from_value(raw.clone()).ok()?;
-                s.raw = raw;
-                Some(s)
-            })
-            .collect())
+        // Parsed one by one so a subscription of another shape cannot
+        // break the listing; it is kept as unreadable, never dropped, so
+        // that `plan` neither duplicates nor deletes it.
+        let mut out = Listing::default();
+        for raw in list.value {
+            match serde_json::from_value::<Subscription>(raw.clone()) {
+                Ok(mut s) => {
+                    s.raw = raw;
+                    out.subscriptions.push(s);
+                }
+                Err(e) => out.unreadable.push(Unreadable::new(&raw, &e)),
+            }
+        }
+        Ok(out)
     }
 
     /// Creates a subscription; returns its id.

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{
+    client::Unreadable,
     plan::{Applied, Change, Plan, Target},
     status::{Redelivery, SubscriptionStatus},
 };
@@ -61,6 +62,7 @@ pub fn plan(p: &Plan, target: &Target, applied: Option<&Applied>) -> Value {
 /// `--redeliver` did (when given).
 pub fn status(
     statuses: &[SubscriptionStatus],
+    unreadable: &[Unreadable],
     target: &Target,
     enabled: Option<&[String]>,
     redelivered: Option<&[Redelivery]>,
@@ -83,7 +85,12 @@ pub fn status(
                    "failedNotifications": failed})
         })
         .collect();
-    let mut out = json!({"url": target.url, "subscriptions": subscriptions});
+    let unreadable: Vec<Value> = unreadable
+        .iter()
+        .map(|u| json!({"id": u.id, "eventType": u.event_type, "projectId": u.project_id, "error": u.error}))
+        .collect();
+    let mut out =
+        json!({"url": target.url, "subscriptions": subscriptions, "unreadable": unreadable});
     if let Some(ids) = enabled {
         out["enabled"] = json!(ids);
     }

@@ -142,7 +142,8 @@ pub async fn run(
             redeliver,
             max_notifications,
         } => {
-            let statuses = status::status(&client, &target, *max_notifications).await?;
+            let (statuses, unreadable) =
+                status::status(&client, &target, *max_notifications).await?;
             let mut enabled = None;
             if *enable {
                 let todo = statuses
@@ -166,12 +167,13 @@ pub async fn run(
             let output = if args.json {
                 pretty(&json::status(
                     &statuses,
+                    &unreadable,
                     &target,
                     enabled.as_deref(),
                     sent.as_deref(),
                 ))
             } else {
-                let mut out = output::status(&statuses, &target);
+                let mut out = output::status(&statuses, &unreadable, &target);
                 if let Some(ids) = &enabled {
                     out.push('\n');
                     out.push_str(&output::enabled(ids));
@@ -286,7 +288,16 @@ async fn make_plan(
         .iter()
         .flat_map(|r| r.events.iter().map(|p| (p.clone(), r.name.clone())))
         .collect();
-    let mut plan = plan::diff(desired, existing, target, &projects, &listeners, recreate);
+    let mut plan = plan::diff(
+        desired,
+        existing.subscriptions,
+        target,
+        &projects,
+        &listeners,
+        recreate,
+    );
+    plan::account_for_unreadable(&mut plan, &existing.unreadable, target);
+    warnings.append(&mut plan.warnings);
     plan.warnings = warnings;
     Ok(plan)
 }

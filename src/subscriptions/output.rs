@@ -5,7 +5,7 @@ use std::{fmt::Write, io::IsTerminal};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{
-    client::Subscription,
+    client::{Subscription, Unreadable},
     plan::{Applied, Change, Desired, Plan, Target},
     status::{Redelivery, SubscriptionStatus},
 };
@@ -146,8 +146,19 @@ pub fn applied(a: &Applied) -> String {
 }
 
 /// The status table and failed notifications.
-pub fn status(statuses: &[SubscriptionStatus], target: &Target) -> String {
+pub fn status(
+    statuses: &[SubscriptionStatus],
+    unreadable: &[Unreadable],
+    target: &Target,
+) -> String {
     let mut out = format!("subscriptions delivering to {}\n", target.url);
+    for u in unreadable {
+        let _ = writeln!(
+            out,
+            "warning: subscription {} ({}) delivers to this URL but could not be read: {}",
+            u.id, u.event_type, u.error
+        );
+    }
     if statuses.is_empty() {
         out.push_str("none (run `subscriptions apply`)");
         return out;

@@ -16,7 +16,7 @@ use indicatif::ProgressBar;
 use serde_json::{Map, Value, json};
 
 use super::{
-    client::{AdoClient, AdoError, Subscription},
+    client::{AdoClient, AdoError, Subscription, Unreadable},
     derive::{Derivation, FilterValue},
     events::EventInfo,
 };
@@ -309,6 +309,41 @@ pub fn diff(
         });
     }
     plan
+}
+
+/// Subscriptions of `target.url` that ADO listed but this tool could not
+/// read: each is warned about and left alone (it never reaches a delete),
+/// and a create for its event type and project is dropped, so no duplicate
+/// is made beside it.
+pub fn account_for_unreadable(plan: &mut Plan, unreadable: &[Unreadable], target: &Target) {
+    for u in unreadable.iter().filter(|u| u.url == target.url) {
+        let before = plan.changes.len();
+        plan.changes.retain(|c| {
+            !matches!(c, Change::Create(d)
+                if d.event.event_type == u.event_type && d.project.id == u.project_id)
+        });
+        let created = if plan.changes.len() < before {
+            format!("; no {} subscription is created beside it", u.event_type)
+        } else {
+            String::new()
+        };
+        plan.warnings.push(format!(
+            "subscription {} ({} in {}) delivers to this URL but could not be read ({}); \
+             it is left alone{created}",
+            u.id,
+            if u.event_type.is_empty() {
+                "?"
+            } else {
+                &u.event_type
+            },
+            if u.project_id.is_empty() {
+                "?"
+            } else {
+                &u.project_id
+            },
+            u.error
+        ));
+    }
 }
 
 /// What differs between an existing subscription and the desired one,

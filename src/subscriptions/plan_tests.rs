@@ -267,3 +267,42 @@ fn a_rotated_header_value_is_a_change_that_never_shows_the_value() {
         "{text}"
     );
 }
+
+#[test]
+fn an_unreadable_subscription_of_this_url_is_never_duplicated_nor_deleted() {
+    let mut plan = diff(
+        vec![push(None)],
+        vec![],
+        &target(false),
+        &projects(),
+        &[],
+        false,
+    );
+    assert_eq!(kinds(&plan), ["create git.push"]);
+    let unreadable = |url: &str| Unreadable {
+        id: "u".into(),
+        event_type: "git.push".into(),
+        project_id: PROJECT.into(),
+        url: url.into(),
+        error: "invalid type".into(),
+    };
+    account_for_unreadable(
+        &mut plan,
+        &[unreadable("https://other.example.com/hook")],
+        &target(false),
+    );
+    assert_eq!(
+        kinds(&plan),
+        ["create git.push"],
+        "another URL's is not ours"
+    );
+    account_for_unreadable(&mut plan, &[unreadable(URL)], &target(false));
+    assert_eq!(kinds(&plan), Vec::<String>::new());
+    assert_eq!(
+        plan.warnings,
+        [format!(
+            "subscription u (git.push in {PROJECT}) delivers to this URL but could not be read \
+             (invalid type); it is left alone; no git.push subscription is created beside it"
+        )]
+    );
+}

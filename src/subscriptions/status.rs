@@ -8,7 +8,7 @@ use indicatif::ProgressBar;
 use serde_json::{Value, json};
 
 use super::{
-    client::{AdoClient, AdoError, Notification, Subscription},
+    client::{AdoClient, AdoError, Notification, Subscription, Unreadable},
     plan::Target,
 };
 
@@ -22,14 +22,16 @@ pub struct SubscriptionStatus {
 }
 
 /// Every subscription that delivers to `target.url` (in any project),
-/// with up to `max` failed notifications each.
+/// with up to `max` failed notifications each, and those of that URL that
+/// could not be read.
 pub async fn status(
     client: &AdoClient,
     target: &Target,
     max: usize,
-) -> Result<Vec<SubscriptionStatus>, AdoError> {
+) -> Result<(Vec<SubscriptionStatus>, Vec<Unreadable>), AdoError> {
     let mut out = Vec::new();
-    for subscription in client.web_hook_subscriptions().await? {
+    let listing = client.web_hook_subscriptions().await?;
+    for subscription in listing.subscriptions {
         if subscription.url() != target.url {
             continue;
         }
@@ -40,7 +42,9 @@ pub async fn status(
             failed,
         });
     }
-    Ok(out)
+    let mut unreadable = listing.unreadable;
+    unreadable.retain(|u| u.url == target.url);
+    Ok((out, unreadable))
 }
 
 /// Puts every subscription that is not `enabled` back to `enabled`. The

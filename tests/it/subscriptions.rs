@@ -811,3 +811,49 @@ async fn a_replace_whose_delete_failed_is_reported_and_the_next_plan_keeps_the_n
         "{left:?}"
     );
 }
+
+#[tokio::test]
+async fn a_subscription_of_this_url_that_cannot_be_read_is_warned_about_and_left_alone() {
+    let s = setup(&shipped_mappings(), BRIDGE).await;
+    // A shape this tool cannot read (probationRetries as text).
+    let odd = s
+        .ado
+        .seed(json!({"eventType": "git.push", "probationRetries": "two",
+        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(URL)}));
+    let out = s
+        .ok(SubscriptionsCommand::Apply { recreate: false })
+        .await
+        .output;
+    let warning = out
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "warning: subscription {odd} (git.push in {PROJECT_ID})"
+            ))
+        })
+        .unwrap_or_else(|| panic!("no warning in\n{out}"));
+    assert!(
+        warning.ends_with("it is left alone; no git.push subscription is created beside it"),
+        "{warning}"
+    );
+    let pushes: Vec<_> = s
+        .ado
+        .subscriptions()
+        .into_iter()
+        .filter(|x| x["eventType"] == "git.push")
+        .collect();
+    assert_eq!(
+        pushes.len(),
+        1,
+        "neither duplicated nor deleted: {pushes:?}"
+    );
+    assert_eq!(pushes[0]["id"], json!(odd));
+
+    let out = s.ok(status(false, false)).await.output;
+    assert!(
+        out.contains(&format!(
+            "warning: subscription {odd} (git.push) delivers to this URL but could not be read"
+        )),
+        "{out}"
+    );
+}
