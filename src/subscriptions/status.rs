@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use indicatif::ProgressBar;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{
     client::{AdoClient, AdoError, Notification, Subscription, Unreadable},
@@ -124,6 +124,7 @@ pub async fn redeliver(
             let full = client.notification(sub, n.id).await?;
             let answer = match full.details.and_then(|d| d.event) {
                 Some(Value::Object(mut event)) => {
+                    as_sent(&mut event, &s.subscription);
                     event.insert("subscriptionId".into(), json!(sub));
                     event.insert("notificationId".into(), json!(n.id));
                     post(&http, target, sub, &Value::Object(event)).await
@@ -139,6 +140,28 @@ pub async fn redeliver(
         }
     }
     Ok(out)
+}
+
+/// What ADO's event transformer leaves out of the body it sends: `message`
+/// and `detailedMessage` when the subscription's `messagesToSend` /
+/// `detailedMessagesToSend` is `none`. An empty input is ADO's default:
+/// `all` for a project's subscription, `none` for the organization's.
+pub fn as_sent(event: &mut Map<String, Value>, subscription: &Subscription) {
+    let collection = subscription.project_id().is_empty();
+    for (input, field) in [
+        ("messagesToSend", "message"),
+        ("detailedMessagesToSend", "detailedMessage"),
+    ] {
+        let value = Subscription::input(&subscription.consumer_inputs, input);
+        let none = if value.is_empty() {
+            collection
+        } else {
+            value.eq_ignore_ascii_case("none")
+        };
+        if none {
+            event.remove(field);
+        }
+    }
 }
 
 async fn post(
@@ -168,4 +191,43 @@ async fn post(
         .unwrap_or("(no outcome)")
         .to_owned();
     Ok((status, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscription(project: &str, consumer: Value) -> Subscription {
+        serde_json::from_value(
+            json!({"id": "s", "publisherId": "tfs", "eventType": "git.push",
+            "consumerId": "webHooks", "publisherInputs": {"projectId": project},
+            "consumerInputs": consumer}),
+        )
+        .expect("subscription shape")
+    }
+
+    fn event() -> Map<String, Value> {
+        let v = json!({"id": "e", "eventType": "git.push", "resource": {},
+            "message": {"text": "pushed"}, "detailedMessage": {"text": "pushed 1 commit"}});
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn kept(s: &Subscription) -> (bool, bool) {
+        let mut e = event();
+        as_sent(&mut e, s);
+        (e.contains_key("message"), e.contains_key("detailedMessage"))
+    }
+
+    #[test]
+    fn messages_the_subscription_does_not_send_are_left_out_of_a_redelivery() {
+        let p = "6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c";
+        let none = json!({"messagesToSend": "none", "detailedMessagesToSend": "None"});
+        assert_eq!(kept(&subscription(p, none)), (false, false));
+        let mixed = json!({"messagesToSend": "text", "detailedMessagesToSend": "none"});
+        assert_eq!(kept(&subscription(p, mixed)), (true, false));
+        // Empty means ADO's default: all in a project, none for the
+        // organization.
+        assert_eq!(kept(&subscription(p, json!({}))), (true, true));
+        assert_eq!(kept(&subscription("", json!({}))), (false, false));
+    }
 }

@@ -857,3 +857,33 @@ async fn a_subscription_of_this_url_that_cannot_be_read_is_warned_about_and_left
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_redelivery_leaves_out_the_messages_the_subscription_does_not_send() {
+    let bridge = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(json!({"outcome": "accepted"})),
+        )
+        .mount(&bridge)
+        .await;
+    let s = setup(&shipped_mappings(), &bridge.uri()).await;
+    let url = format!("{}/webhooks/fabrikam", bridge.uri());
+    let sub = s.ado.seed(json!({"eventType": "git.push",
+        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(&url)}));
+    let mut event = published(crate::support::push_event(9));
+    event["message"] = json!({"text": "Priya pushed a commit"});
+    event["detailedMessage"] = json!({"text": "Priya pushed 1 commit to main"});
+    s.ado.seed_failed(&sub, 9, event.clone());
+
+    let report = s.ok(status(false, true)).await;
+    assert_eq!(report.exit, 0, "{}", report.output);
+    let received = bridge.received_requests().await.unwrap_or_default();
+    assert_eq!(received.len(), 1);
+    let body: Value = received[0].body_json().expect("JSON");
+    assert!(body.get("message").is_none(), "{body}");
+    assert!(body.get("detailedMessage").is_none(), "{body}");
+    assert_eq!(body["subscriptionId"], json!(sub));
+    assert_eq!(body["notificationId"], 9);
+    assert_eq!(body["resource"], event["resource"]);
+}
