@@ -73,7 +73,8 @@ impl AdoAuth {
 /// An ADO REST call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdoError {
-    /// 401, or a sign-in page instead of JSON.
+    /// 401, 203, or a web page (ADO's sign-in page) where JSON was
+    /// expected.
     #[error(
         "{call}: ADO did not accept the credentials ({why}); check the PAT or token, its expiry, \
          its organization and its scopes (service hooks: read & write)"
@@ -306,6 +307,11 @@ impl AdoClient {
         };
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status();
+        let html = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/html"));
         let text = resp.text().await.map_err(transport)?;
         if status == 401 || status == 203 {
             // An unknown PAT may get 203 with an HTML sign-in page.
@@ -323,6 +329,17 @@ impl AdoClient {
                 call,
                 status: status.as_u16(),
                 message,
+            });
+        }
+        // Credentials ADO does not accept may also get its sign-in page
+        // with a 200: a web page where JSON was expected.
+        if html || text.trim_start().starts_with('<') {
+            return Err(AdoError::Unauthorized {
+                call,
+                why: format!(
+                    "HTTP {} with a web page, likely ADO's sign-in page, instead of JSON",
+                    status.as_u16()
+                ),
             });
         }
         let text = if text.trim().is_empty() {

@@ -887,3 +887,26 @@ async fn a_redelivery_leaves_out_the_messages_the_subscription_does_not_send() {
     assert_eq!(body["notificationId"], 9);
     assert_eq!(body["resource"], event["resource"]);
 }
+
+#[tokio::test]
+async fn a_sign_in_page_with_200_is_reported_as_refused_credentials() {
+    let sign_in = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw(
+            "<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head></html>",
+            "text/html; charset=utf-8",
+        ))
+        .mount(&sign_in)
+        .await;
+    let mut s = setup(&shipped_mappings(), BRIDGE).await;
+    s.args.organization = Some(format!("{}/fabrikam", sign_in.uri()));
+    let err = s.run(plan()).await.expect_err("not JSON");
+    assert_eq!(err.exit_code(), 1);
+    assert!(
+        err.to_string().starts_with(
+            "GET /_apis/projects/Payments: ADO did not accept the credentials (HTTP 200 with a \
+             web page, likely ADO's sign-in page, instead of JSON)"
+        ),
+        "{err}"
+    );
+}
