@@ -179,10 +179,15 @@ pub enum SubscriptionsCommand {
     ///
     /// Example: ado-temporal-bridge subscriptions status --enable --redeliver
     Status {
-        /// Put every subscription that is not enabled (on probation,
-        /// disabled by the system or a user) back to enabled.
+        /// Put subscriptions on probation or disabled by the system back to
+        /// enabled. Those disabled by a user are left (see
+        /// --include-disabled-by-user); those disabled because their owner
+        /// left are reported: they need a new owner (`apply --recreate`).
         #[arg(long)]
         enable: bool,
+        /// With --enable: re-enable subscriptions a user disabled too.
+        #[arg(long, requires = "enable")]
+        include_disabled_by_user: bool,
         /// Send failed notifications' events to the bridge again (answered
         /// as duplicates when already handled).
         #[arg(long)]

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{
     client::Unreadable,
     plan::{Applied, Change, Plan, Target},
-    status::{Redelivery, SubscriptionStatus},
+    status::{Redelivery, SubscriptionStatus, left_disabled},
 };
 
 /// The plan (and, after `apply`, what was done).
@@ -65,6 +65,7 @@ pub fn status(
     unreadable: &[Unreadable],
     target: &Target,
     enabled: Option<&[String]>,
+    include_disabled_by_user: bool,
     redelivered: Option<&[Redelivery]>,
 ) -> Value {
     let subscriptions: Vec<Value> = statuses
@@ -93,6 +94,15 @@ pub fn status(
         json!({"url": target.url, "subscriptions": subscriptions, "unreadable": unreadable});
     if let Some(ids) = enabled {
         out["enabled"] = json!(ids);
+        let left: Vec<Value> = statuses
+            .iter()
+            .filter_map(|s| {
+                let sub = &s.subscription;
+                left_disabled(sub.status(), include_disabled_by_user)
+                    .map(|why| json!({"id": sub.id, "status": sub.status(), "why": why}))
+            })
+            .collect();
+        out["leftDisabled"] = json!(left);
     }
     if let Some(sent) = redelivered {
         let sent: Vec<Value> = sent

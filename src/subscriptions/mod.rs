@@ -139,6 +139,7 @@ pub async fn run(
         }
         SubscriptionsCommand::Status {
             enable,
+            include_disabled_by_user,
             redeliver,
             max_notifications,
         } => {
@@ -148,10 +149,14 @@ pub async fn run(
             if *enable {
                 let todo = statuses
                     .iter()
-                    .filter(|s| s.subscription.status() != "enabled")
+                    .filter(|s| {
+                        status::should_enable(s.subscription.status(), *include_disabled_by_user)
+                    })
                     .count();
                 let bar = output::progress(todo);
-                let ids = status::enable(&client, &target, &statuses, &bar).await;
+                let ids =
+                    status::enable(&client, &target, &statuses, *include_disabled_by_user, &bar)
+                        .await;
                 bar.finish_and_clear();
                 enabled = Some(ids?);
             }
@@ -170,13 +175,14 @@ pub async fn run(
                     &unreadable,
                     &target,
                     enabled.as_deref(),
+                    *include_disabled_by_user,
                     sent.as_deref(),
                 ))
             } else {
                 let mut out = output::status(&statuses, &unreadable, &target);
                 if let Some(ids) = &enabled {
                     out.push('\n');
-                    out.push_str(&output::enabled(ids));
+                    out.push_str(&output::enabled(ids, &statuses, *include_disabled_by_user));
                 }
                 if let Some(sent) = &sent {
                     out.push('\n');

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{
     client::{Subscription, Unreadable},
     plan::{Applied, Change, Desired, Plan, Target},
-    status::{Redelivery, SubscriptionStatus},
+    status::{Redelivery, SubscriptionStatus, left_disabled},
 };
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise (logs,
@@ -204,13 +204,21 @@ pub fn status(
     out
 }
 
-/// The result of `--enable`.
-pub fn enabled(ids: &[String]) -> String {
-    if ids.is_empty() {
-        "enable: every subscription is already enabled".into()
+/// The result of `--enable`, then each subscription it left disabled and
+/// why.
+pub fn enabled(ids: &[String], statuses: &[SubscriptionStatus], include_user: bool) -> String {
+    let mut out = if ids.is_empty() {
+        "enable: nothing to put back".to_owned()
     } else {
         format!("enabled: {}", ids.join(", "))
+    };
+    for s in statuses {
+        let sub = &s.subscription;
+        if let Some(why) = left_disabled(sub.status(), include_user) {
+            let _ = write!(out, "\nleft {} {}: {why}", sub.status(), sub.id);
+        }
     }
+    out
 }
 
 /// The result of `--redeliver`.

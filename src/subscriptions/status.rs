@@ -47,7 +47,35 @@ pub async fn status(
     Ok((out, unreadable))
 }
 
-/// Puts every subscription that is not `enabled` back to `enabled`. The
+/// Whether `--enable` puts a subscription in `status` back: one ADO put on
+/// probation or disabled, yes; one an operator disabled only when asked
+/// (run on a schedule, it would undo a deliberate disable); one whose
+/// owner left never (it needs a new owner).
+pub fn should_enable(status: &str, include_disabled_by_user: bool) -> bool {
+    match status {
+        "onProbation" | "disabledBySystem" => true,
+        "disabledByUser" => include_disabled_by_user,
+        _ => false,
+    }
+}
+
+/// Why `--enable` leaves a subscription in `status` as it is (`None` when
+/// it is enabled or is put back).
+pub fn left_disabled(status: &str, include_disabled_by_user: bool) -> Option<&'static str> {
+    if status == "enabled" || should_enable(status, include_disabled_by_user) {
+        return None;
+    }
+    Some(match status {
+        "disabledByUser" => "a user disabled it; --include-disabled-by-user re-enables it",
+        "disabledByInactiveIdentity" => {
+            "its owner left the organization; it needs a new owner: `subscriptions apply \
+             --recreate` makes it anew under this identity"
+        }
+        _ => "a state --enable does not know",
+    })
+}
+
+/// Puts the subscriptions [`should_enable`] picks back to `enabled`. The
 /// PUT carries the subscription as ADO returned it, with the secrets from
 /// the source config (a GET returns the password masked, so the PUT sends
 /// the real one rather than the mask). Returns the ids enabled.
@@ -55,13 +83,14 @@ pub async fn enable(
     client: &AdoClient,
     target: &Target,
     statuses: &[SubscriptionStatus],
+    include_disabled_by_user: bool,
     progress: &ProgressBar,
 ) -> Result<Vec<String>, AdoError> {
     let mut enabled = Vec::new();
     for s in statuses
         .iter()
         .map(|s| &s.subscription)
-        .filter(|s| s.status() != "enabled")
+        .filter(|s| should_enable(s.status(), include_disabled_by_user))
     {
         progress.set_message(format!("enable {}", s.id));
         let mut body = s.raw.clone();
@@ -216,6 +245,30 @@ mod tests {
         let mut e = event();
         as_sent(&mut e, s);
         (e.contains_key("message"), e.contains_key("detailedMessage"))
+    }
+
+    #[test]
+    fn enable_leaves_a_deliberate_disable_unless_asked_and_never_an_ownerless_one() {
+        let picked = |include: bool| {
+            [
+                "enabled",
+                "onProbation",
+                "disabledBySystem",
+                "disabledByUser",
+                "disabledByInactiveIdentity",
+            ]
+            .into_iter()
+            .filter(|s| should_enable(s, include))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(picked(false), ["onProbation", "disabledBySystem"]);
+        assert_eq!(
+            picked(true),
+            ["onProbation", "disabledBySystem", "disabledByUser"]
+        );
+        assert!(left_disabled("disabledByInactiveIdentity", true).is_some());
+        assert_eq!(left_disabled("disabledByUser", true), None);
+        assert_eq!(left_disabled("enabled", false), None);
     }
 
     #[test]

@@ -280,6 +280,7 @@ async fn a_repository_name_in_when_becomes_the_repository_guid() {
 fn status(enable: bool, redeliver: bool) -> SubscriptionsCommand {
     SubscriptionsCommand::Status {
         enable,
+        include_disabled_by_user: false,
         redeliver,
         max_notifications: 20,
     }
@@ -376,7 +377,7 @@ async fn status_shows_probation_disabled_and_failed_notifications_and_enable_put
     s.ado.reset_record().await;
     let out = s.ok(status(true, false)).await.output;
     assert!(out.contains("3 subscription(s), 0 not enabled"), "{out}");
-    assert!(out.ends_with("enable: every subscription is already enabled"));
+    assert!(out.ends_with("enable: nothing to put back"), "{out}");
     assert!(
         calls(&s.ado).await.iter().all(|c| c.starts_with("GET ")),
         "nothing to enable, nothing written"
@@ -908,5 +909,63 @@ async fn a_sign_in_page_with_200_is_reported_as_refused_credentials() {
              web page, likely ADO's sign-in page, instead of JSON)"
         ),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn enable_leaves_a_deliberate_disable_unless_asked_and_reports_an_ownerless_one() {
+    let s = setup(&shipped_mappings(), BRIDGE).await;
+    let seed = |state: &str, event: &str| {
+        s.ado.seed(json!({"eventType": event, "status": state,
+            "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(URL)}))
+    };
+    let probation = seed("onProbation", "git.push");
+    let system = seed("disabledBySystem", "build.complete");
+    let user = seed("disabledByUser", "workitem.created");
+    let ownerless = seed("disabledByInactiveIdentity", "workitem.updated");
+    let put_ids = |requests: Vec<wiremock::Request>| -> Vec<String> {
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == "PUT")
+            .map(|r| {
+                r.url
+                    .path()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+
+    let out = s.ok(status(true, false)).await.output;
+    assert_eq!(
+        put_ids(s.ado.requests().await),
+        [probation.clone(), system.clone()]
+    );
+    assert!(
+        out.ends_with(&format!(
+            "enabled: {probation}, {system}\n\
+             left disabledByUser {user}: a user disabled it; --include-disabled-by-user re-enables it\n\
+             left disabledByInactiveIdentity {ownerless}: its owner left the organization; it needs \
+             a new owner: `subscriptions apply --recreate` makes it anew under this identity"
+        )),
+        "{out}"
+    );
+
+    s.ado.reset_record().await;
+    let with_user = SubscriptionsCommand::Status {
+        enable: true,
+        include_disabled_by_user: true,
+        redeliver: false,
+        max_notifications: 20,
+    };
+    let out = s.ok(with_user).await.output;
+    assert_eq!(put_ids(s.ado.requests().await), [user.as_str()]);
+    assert!(
+        out.contains(&format!(
+            "enabled: {user}\nleft disabledByInactiveIdentity {ownerless}"
+        )),
+        "{out}"
     );
 }
