@@ -104,8 +104,9 @@ pub fn plan(p: &Plan, target: &Target) -> String {
     for (old, rules) in &p.left_alone {
         let _ = writeln!(
             out,
-            "= leave   {} in {}, id {}: rules {} listen to it; this tool cannot make it, \
-             so it is never deleted",
+            "= leave   {} in {}, id {}: rules {} listen to it but derive no subscription \
+             (an event type this tool cannot subscribe, or rules outside allow.rules); \
+             never deleted",
             old.event_type,
             project_of(old),
             old.id,

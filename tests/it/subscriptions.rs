@@ -644,8 +644,9 @@ async fn a_hand_made_subscription_a_rule_needs_survives_apply_and_job_state_is_s
     assert!(
         out.lines().any(|l| l
             == format!(
-                "= leave   tfvc.checkin in {PROJECT_ID}, id {tfvc}: rules on-checkin listen to it; \
-             this tool cannot make it, so it is never deleted"
+                "= leave   tfvc.checkin in {PROJECT_ID}, id {tfvc}: rules on-checkin listen to it \
+                 but derive no subscription (an event type this tool cannot subscribe, or rules \
+                 outside allow.rules); never deleted"
             )),
         "{out}"
     );
