@@ -1,7 +1,8 @@
 //! `subscriptions plan|apply|status`: the ADO service-hook subscriptions
 //! the rules need, kept in step through the ADO REST API.
 //!
-//! [`derive`] reads the rules (pure), [`client`] talks to ADO, [`plan`]
+//! [`derive`] reads the rules (pure), [`client`] talks to ADO (its
+//! [`resources`]), [`target`] is where ADO delivers, [`plan`]
 //! compares and applies, [`status`] reports and repairs, [`output`]
 //! prints.
 
@@ -11,7 +12,9 @@ pub mod events;
 pub mod json;
 pub mod output;
 pub mod plan;
+pub mod resources;
 pub mod status;
+pub mod target;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::subscriptions::events;
+use crate::{config::Secret, subscriptions::events};
 
 const URL: &str = "https://bridge.example.com/webhooks/fabrikam";
 const PROJECT: &str = "6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c";
