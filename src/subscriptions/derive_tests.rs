@@ -233,3 +233,26 @@ fn no_branch_filter_is_derived_from_any_branch_comparison() {
         );
     }
 }
+
+#[test]
+fn a_pipelines_pattern_subscribes_job_state_events_too() {
+    let r = rules(&rule(
+        "jobs",
+        "'ms.vss-pipelines.*'",
+        Some("ado.pipeline.id == 12"),
+    ));
+    let d = derive(&r);
+    let types: Vec<_> = d.needed.iter().map(|n| n.event.event_type).collect();
+    assert_eq!(
+        types,
+        [
+            "ms.vss-pipelines.run-state-changed-event",
+            "ms.vss-pipelines.stage-state-changed-event",
+            "ms.vss-pipelines.job-state-changed-event",
+        ]
+    );
+    assert_eq!(
+        filters_of(&d, "ms.vss-pipelines.job-state-changed-event"),
+        [exact("pipelineId", "12")]
+    );
+}
