@@ -82,9 +82,11 @@ pub enum Command {
     /// Manage the ADO service-hook subscriptions the rules need.
     ///
     /// Derives from the rules which events (and, where a rule's `when`
-    /// certainly allows it, which repository, branch, build status ...)
+    /// certainly allows it, which repository, build status, pipeline ...)
     /// ADO must send to `<bridge-url>/webhooks/<source>`, and compares that
-    /// with the organization's subscriptions for that URL.
+    /// with the organization's subscriptions for that URL. No branch filter
+    /// is derived (ADO does not document its form); the rule's `when`
+    /// filters on the branch.
     ///
     /// Credentials: AZURE_DEVOPS_PAT or --pat-file (a PAT with Service
     /// Hooks read & write), or a Microsoft Entra ID token in
@@ -160,7 +162,7 @@ pub enum SubscriptionsCommand {
     /// Create, replace and delete subscriptions until ADO matches the rules.
     ///
     /// A changed subscription is replaced (the new one created before the
-    /// old one is deleted). ADO never returns passwords, so after rotating
+    /// old one is deleted). ADO returns passwords masked, so after rotating
     /// the source's password use --recreate to send the new one.
     ///
     /// Example: ado-temporal-bridge subscriptions apply --project Payments
@@ -177,10 +179,15 @@ pub enum SubscriptionsCommand {
     ///
     /// Example: ado-temporal-bridge subscriptions status --enable --redeliver
     Status {
-        /// Put every subscription that is not enabled (on probation,
-        /// disabled by the system or a user) back to enabled.
+        /// Put subscriptions on probation or disabled by the system back to
+        /// enabled. Those disabled by a user are left (see
+        /// --include-disabled-by-user); those disabled because their owner
+        /// left are reported: they need a new owner (`apply --recreate`).
         #[arg(long)]
         enable: bool,
+        /// With --enable: re-enable subscriptions a user disabled too.
+        #[arg(long, requires = "enable")]
+        include_disabled_by_user: bool,
         /// Send failed notifications' events to the bridge again (answered
         /// as duplicates when already handled).
         #[arg(long)]

@@ -2,13 +2,14 @@
 //! needs (hooks subscriptions and notifications, projects, repositories),
 //! api-version 7.1.
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use reqwest::Method;
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
 
+pub use super::resources::{Listing, Notification, NotificationDetails, Subscription, Unreadable};
 use crate::config::Secret;
 
 /// The api-version every call sends.
@@ -73,7 +74,8 @@ impl AdoAuth {
 /// An ADO REST call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdoError {
-    /// 401, or a sign-in page instead of JSON.
+    /// 401, 203, or a web page (ADO's sign-in page) where JSON was
+    /// expected.
     #[error(
         "{call}: ADO did not accept the credentials ({why}); check the PAT or token, its expiry, \
          its organization and its scopes (service hooks: read & write)"
@@ -102,102 +104,6 @@ pub enum AdoError {
         /// Cause.
         message: String,
     },
-}
-
-/// A service-hook subscription as ADO returns it.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Subscription {
-    /// Subscription GUID.
-    pub id: String,
-    /// `enabled`, `onProbation`, `disabledByUser`, `disabledBySystem`,
-    /// `disabledByInactiveIdentity`; absent means enabled.
-    #[serde(default)]
-    pub status: Option<String>,
-    /// `tfs`, `rm`, `pipelines` ...
-    pub publisher_id: String,
-    /// Event type.
-    pub event_type: String,
-    /// Resource version (`null` for "latest").
-    #[serde(default)]
-    pub resource_version: Option<String>,
-    /// `webHooks` for this bridge.
-    pub consumer_id: String,
-    /// Publisher inputs (project, filters; ADO adds `hostId`,
-    /// `tfsSubscriptionId`).
-    #[serde(default)]
-    pub publisher_inputs: BTreeMap<String, Value>,
-    /// Consumer inputs (secrets are never returned).
-    #[serde(default)]
-    pub consumer_inputs: BTreeMap<String, Value>,
-    /// Failed probation retries so far.
-    #[serde(default)]
-    pub probation_retries: Option<i64>,
-    /// The whole object as returned, for a PUT that changes one field.
-    #[serde(skip)]
-    pub raw: Value,
-}
-
-impl Subscription {
-    /// A consumer or publisher input as text (`""` when absent).
-    pub fn input(map: &BTreeMap<String, Value>, key: &str) -> String {
-        match map.get(key) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => String::new(),
-            Some(other) => other.to_string(),
-        }
-    }
-
-    /// The project GUID it belongs to (`""` for collection scope).
-    pub fn project_id(&self) -> String {
-        Self::input(&self.publisher_inputs, "projectId").to_ascii_lowercase()
-    }
-
-    /// The URL it delivers to.
-    pub fn url(&self) -> String {
-        Self::input(&self.consumer_inputs, "url")
-    }
-
-    /// The status, `enabled` when ADO leaves it out.
-    pub fn status(&self) -> &str {
-        self.status.as_deref().unwrap_or("enabled")
-    }
-}
-
-/// One notification (delivery attempt record) of a subscription.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Notification {
-    /// Notification id (the `notificationId` a delivery carries).
-    pub id: i64,
-    /// The event's id.
-    #[serde(default)]
-    pub event_id: Option<String>,
-    /// `pending`, `succeeded`, `failed`, `filtered`.
-    #[serde(default)]
-    pub result: Option<String>,
-    /// When ADO created it.
-    #[serde(default)]
-    pub created_date: Option<String>,
-    /// Request, response and the event (fuller when read one by one).
-    #[serde(default)]
-    pub details: Option<NotificationDetails>,
-}
-
-/// `Notification.details`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotificationDetails {
-    /// The event as published (the delivery body without `subscriptionId`
-    /// and `notificationId`).
-    #[serde(default)]
-    pub event: Option<Value>,
-    /// Why it failed.
-    #[serde(default)]
-    pub error_message: Option<String>,
-    /// Attempts made.
-    #[serde(default)]
-    pub request_attempts: Option<i64>,
 }
 
 const SUBSCRIPTIONS: [&str; 3] = ["_apis", "hooks", "subscriptions"];
@@ -267,6 +173,11 @@ impl AdoClient {
         };
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status();
+        let html = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/html"));
         let text = resp.text().await.map_err(transport)?;
         if status == 401 || status == 203 {
             // An unknown PAT may get 203 with an HTML sign-in page.
@@ -286,6 +197,17 @@ impl AdoClient {
                 message,
             });
         }
+        // Credentials ADO does not accept may also get its sign-in page
+        // with a 200: a web page where JSON was expected.
+        if html || text.trim_start().starts_with('<') {
+            return Err(AdoError::Unauthorized {
+                call,
+                why: format!(
+                    "HTTP {} with a web page, likely ADO's sign-in page, instead of JSON",
+                    status.as_u16()
+                ),
+            });
+        }
         let text = if text.trim().is_empty() {
             "null"
         } else {
@@ -299,23 +221,26 @@ impl AdoClient {
     }
 
     /// Every Web Hooks subscription of the organization.
-    pub async fn web_hook_subscriptions(&self) -> Result<Vec<Subscription>, AdoError> {
+    pub async fn web_hook_subscriptions(&self) -> Result<Listing, AdoError> {
         let query = [
             ("consumerId", "webHooks".to_owned()),
             ("consumerActionId", "httpRequest".to_owned()),
         ];
         let list: ListOf<Value> = self.call(Method::GET, &SUBSCRIPTIONS, &query, None).await?;
-        // Parsed one by one so a foreign subscription of another shape
-        // cannot break the listing.
-        Ok(list
-            .value
-            .into_iter()
-            .filter_map(|raw| {
-                let mut s: Subscription = serde_json::from_value(raw.clone()).ok()?;
-                s.raw = raw;
-                Some(s)
-            })
-            .collect())
+        // Parsed one by one so a subscription of another shape cannot
+        // break the listing; it is kept as unreadable, never dropped, so
+        // that `plan` neither duplicates nor deletes it.
+        let mut out = Listing::default();
+        for raw in list.value {
+            match serde_json::from_value::<Subscription>(raw.clone()) {
+                Ok(mut s) => {
+                    s.raw = raw;
+                    out.subscriptions.push(s);
+                }
+                Err(e) => out.unreadable.push(Unreadable::new(&raw, &e)),
+            }
+        }
+        Ok(out)
     }
 
     /// Creates a subscription; returns its id.

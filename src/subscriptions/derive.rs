@@ -109,8 +109,8 @@ fn rule_filters(rule: &Rule, info: &EventInfo) -> BTreeMap<&'static str, FilterV
         let Some(value) = convert(filter.convert, literal) else {
             continue;
         };
-        // Two different values for one input (`ado.branch == "a" &&
-        // ado.ref == "refs/heads/b"`): take no filter rather than guess.
+        // Two different values for one input (`ado.repository.id == "a"
+        // && ado.repository.id == "b"`): take no filter rather than guess.
         found
             .entry(filter.input)
             .and_modify(|v| {
@@ -183,10 +183,6 @@ fn convert(how: Convert, literal: &LiteralValue) -> Option<FilterValue> {
     match how {
         Convert::Text => exact(text?.to_owned()),
         Convert::RepositoryName => Some(FilterValue::RepositoryName(text?.to_owned())),
-        Convert::BranchRef => exact(format!("refs/heads/{}", text?)),
-        Convert::FullBranchRef => text
-            .filter(|t| t.starts_with("refs/heads/"))
-            .and_then(|t| exact(t.to_owned())),
         Convert::Int => match literal {
             LiteralValue::Int(i) => exact(i.inner().to_string()),
             LiteralValue::UInt(u) => exact(u.inner().to_string()),

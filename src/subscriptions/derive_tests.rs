@@ -47,12 +47,9 @@ fn the_shipped_rules_need_push_build_and_release_approvals() {
             "ms.vss-release.deployment-approval-completed-event",
         ]
     );
-    // `ado.branch == "main" && !...contains(...)`: the branch narrows, the
-    // negated function call does not.
-    assert_eq!(
-        filters_of(&d, "git.push"),
-        [exact("branch", "refs/heads/main")]
-    );
+    // `ado.branch == "main" && !...contains(...)`: no branch filter is
+    // derived (ADO's value form is undocumented); the `when` filters.
+    assert!(filters_of(&d, "git.push").is_empty());
     assert!(filters_of(&d, "build.complete").is_empty());
     // `matches()` is a function: no filter.
     assert!(filters_of(&d, "ms.vss-release.deployment-approval-pending-event").is_empty());
@@ -68,13 +65,10 @@ fn a_conjunction_of_equalities_gives_every_filter_either_side() {
     ));
     assert_eq!(
         filters_of(&derive(&r), "git.push"),
-        [
-            exact("branch", "refs/heads/main"),
-            (
-                "repository".into(),
-                FilterValue::RepositoryName("payments".into())
-            ),
-        ]
+        [(
+            "repository".into(),
+            FilterValue::RepositoryName("payments".into())
+        )]
     );
 }
 
@@ -122,7 +116,7 @@ fn several_rules_keep_only_the_filters_they_all_have() {
 
     // A rule without `when` wants every event of the type.
     let text = [
-        rule("a", "git.push", Some("ado.branch == 'main'")),
+        rule("a", "git.push", Some("ado.repository.id == 'r1'")),
         rule("b", "git.push", None),
     ]
     .concat();
@@ -160,11 +154,8 @@ fn each_event_family_maps_its_own_fields() {
     ]
     .concat();
     let d = derive(&rules(&text));
-    // A pull request's `ado.branch` is its source branch: not ADO's filter.
-    assert_eq!(
-        filters_of(&d, "git.pullrequest.created"),
-        [exact("branch", "refs/heads/main")]
-    );
+    // Neither the source nor the target branch becomes a filter.
+    assert!(filters_of(&d, "git.pullrequest.created").is_empty());
     assert_eq!(
         filters_of(&d, "build.complete"),
         [
@@ -216,4 +207,52 @@ fn prefix_patterns_expand_and_unknown_types_are_reported() {
     assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
     assert!(d.warnings[0].contains("workitem.bogus"), "{:?}", d.warnings);
     assert!(d.warnings[1].contains("nothing.*"), "{:?}", d.warnings);
+}
+
+#[test]
+fn no_branch_filter_is_derived_from_any_branch_comparison() {
+    for (event, when) in [
+        ("git.push", "ado.branch == 'main'"),
+        ("git.push", "ado.ref == 'refs/heads/main'"),
+        (
+            "git.push",
+            "ado.repository.id == 'r1' && ado.branch == 'main'",
+        ),
+        (
+            "git.pullrequest.updated",
+            "ado.pullRequest.targetBranch == 'main'",
+        ),
+        ("git.pullrequest.merged", "ado.branch == 'main'"),
+    ] {
+        let d = derive(&rules(&rule("a", event, Some(when))));
+        assert!(
+            filters_of(&d, event)
+                .iter()
+                .all(|(input, _)| input != "branch"),
+            "`{when}` on {event} must not derive a branch filter"
+        );
+    }
+}
+
+#[test]
+fn a_pipelines_pattern_subscribes_job_state_events_too() {
+    let r = rules(&rule(
+        "jobs",
+        "'ms.vss-pipelines.*'",
+        Some("ado.pipeline.id == 12"),
+    ));
+    let d = derive(&r);
+    let types: Vec<_> = d.needed.iter().map(|n| n.event.event_type).collect();
+    assert_eq!(
+        types,
+        [
+            "ms.vss-pipelines.run-state-changed-event",
+            "ms.vss-pipelines.stage-state-changed-event",
+            "ms.vss-pipelines.job-state-changed-event",
+        ]
+    );
+    assert_eq!(
+        filters_of(&d, "ms.vss-pipelines.job-state-changed-event"),
+        [exact("pipelineId", "12")]
+    );
 }

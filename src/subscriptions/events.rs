@@ -7,11 +7,6 @@
 pub enum Convert {
     /// The string as written.
     Text,
-    /// A short branch name, sent as `refs/heads/<name>` (ADO does not
-    /// document the form; Microsoft's Terraform provider uses this one).
-    BranchRef,
-    /// A full ref; only `refs/heads/...` can be a branch filter.
-    FullBranchRef,
     /// An integer id, sent as its decimal text.
     Int,
     /// A repository name, resolved to the repository GUID per project.
@@ -57,32 +52,13 @@ const REPOSITORY: [FieldFilter; 2] = [
     },
 ];
 
-const PUSH: &[FieldFilter] = &[
-    REPOSITORY[0],
-    REPOSITORY[1],
-    FieldFilter {
-        path: &["branch"],
-        input: "branch",
-        convert: Convert::BranchRef,
-    },
-    FieldFilter {
-        path: &["ref"],
-        input: "branch",
-        convert: Convert::FullBranchRef,
-    },
-];
+// No `branch` filter is ever derived: ADO does not document the form of
+// its value (`main` or `refs/heads/main`; its own REST example stores
+// `master`), and if ADO compares it literally a filter in the wrong form
+// drops every event. The rule's `when` still filters on the branch.
+const PUSH: &[FieldFilter] = &REPOSITORY;
 
-// `ado.branch` is a pull request's *source* branch; ADO's `branch` input
-// filters on the target branch, so only `pullRequest.targetBranch` maps.
-const PULL_REQUEST: &[FieldFilter] = &[
-    REPOSITORY[0],
-    REPOSITORY[1],
-    FieldFilter {
-        path: &["pullRequest", "targetBranch"],
-        input: "branch",
-        convert: Convert::BranchRef,
-    },
-];
+const PULL_REQUEST: &[FieldFilter] = &REPOSITORY;
 
 // `canceled` is left out: whether ADO's `Stopped` means exactly that is
 // not documented, and a wrong filter would lose events.
@@ -207,6 +183,12 @@ pub const EVENTS: &[EventInfo] = &[
         &[PIPELINE_ID],
     ),
     event(
+        "ms.vss-pipelines.job-state-changed-event",
+        "pipelines",
+        "5.1-preview.1",
+        &[PIPELINE_ID],
+    ),
+    event(
         "ms.vss-pipelinechecks-events.approval-pending",
         "pipelines",
         "5.1-preview.1",
@@ -234,5 +216,25 @@ mod tests {
         for known in crate::ado::KNOWN_EVENT_TYPES {
             assert!(find(known).is_some(), "{known} is missing from EVENTS");
         }
+    }
+
+    #[test]
+    fn no_event_type_derives_a_branch_filter() {
+        for e in EVENTS {
+            assert!(
+                e.filters.iter().all(|f| f.input != "branch"),
+                "{} derives a branch filter",
+                e.event_type
+            );
+        }
+    }
+
+    #[test]
+    fn job_state_events_which_the_bridge_normalizes_can_be_subscribed() {
+        let job = find("ms.vss-pipelines.job-state-changed-event").expect("in EVENTS");
+        assert_eq!(
+            (job.publisher_id, job.resource_version),
+            ("pipelines", "5.1-preview.1")
+        );
     }
 }

@@ -4,8 +4,9 @@
 use serde_json::{Value, json};
 
 use super::{
+    client::Unreadable,
     plan::{Applied, Change, Plan, Target},
-    status::{Redelivery, SubscriptionStatus},
+    status::{Redelivery, SubscriptionStatus, left_disabled},
 };
 
 /// The plan (and, after `apply`, what was done).
@@ -36,13 +37,23 @@ pub fn plan(p: &Plan, target: &Target, applied: Option<&Applied>) -> Value {
             |(d, id)| json!({"id": id, "eventType": d.event.event_type, "project": d.project.name}),
         )
         .collect();
+    let left_alone: Vec<Value> = p
+        .left_alone
+        .iter()
+        .map(|(s, rules)| {
+            json!({"id": s.id, "eventType": s.event_type, "projectId": s.project_id(), "rules": rules})
+        })
+        .collect();
     let mut out = json!({
         "url": target.url, "warnings": p.warnings, "changes": changes,
-        "unchanged": unchanged, "otherProjects": p.other_projects,
+        "unchanged": unchanged, "leftAlone": left_alone, "otherProjects": p.other_projects,
     });
     if let Some(a) = applied {
         out["applied"] =
             json!({"created": a.created, "replaced": a.replaced, "deleted": a.deleted});
+        if let Some((new, old)) = &a.half_replaced {
+            out["applied"]["halfReplaced"] = json!({"created": new, "stillPresent": old});
+        }
     }
     out
 }
@@ -51,8 +62,10 @@ pub fn plan(p: &Plan, target: &Target, applied: Option<&Applied>) -> Value {
 /// `--redeliver` did (when given).
 pub fn status(
     statuses: &[SubscriptionStatus],
+    unreadable: &[Unreadable],
     target: &Target,
     enabled: Option<&[String]>,
+    include_disabled_by_user: bool,
     redelivered: Option<&[Redelivery]>,
 ) -> Value {
     let subscriptions: Vec<Value> = statuses
@@ -73,9 +86,23 @@ pub fn status(
                    "failedNotifications": failed})
         })
         .collect();
-    let mut out = json!({"url": target.url, "subscriptions": subscriptions});
+    let unreadable: Vec<Value> = unreadable
+        .iter()
+        .map(|u| json!({"id": u.id, "eventType": u.event_type, "projectId": u.project_id, "error": u.error}))
+        .collect();
+    let mut out =
+        json!({"url": target.url, "subscriptions": subscriptions, "unreadable": unreadable});
     if let Some(ids) = enabled {
         out["enabled"] = json!(ids);
+        let left: Vec<Value> = statuses
+            .iter()
+            .filter_map(|s| {
+                let sub = &s.subscription;
+                left_disabled(sub.status(), include_disabled_by_user)
+                    .map(|why| json!({"id": sub.id, "status": sub.status(), "why": why}))
+            })
+            .collect();
+        out["leftDisabled"] = json!(left);
     }
     if let Some(sent) = redelivered {
         let sent: Vec<Value> = sent

@@ -1,7 +1,8 @@
 //! `subscriptions plan|apply|status`: the ADO service-hook subscriptions
 //! the rules need, kept in step through the ADO REST API.
 //!
-//! [`derive`] reads the rules (pure), [`client`] talks to ADO, [`plan`]
+//! [`derive`] reads the rules (pure), [`client`] talks to ADO (its
+//! [`resources`]), [`target`] is where ADO delivers, [`plan`]
 //! compares and applies, [`status`] reports and repairs, [`output`]
 //! prints.
 
@@ -11,13 +12,15 @@ pub mod events;
 pub mod json;
 pub mod output;
 pub mod plan;
+pub mod resources;
 pub mod status;
+pub mod target;
 
 use std::path::Path;
 
 use crate::{
     cli::{AdoArgs, SubscriptionsCommand},
-    config::Config,
+    config::{Allow, Config},
     mapping::RuleSet,
 };
 use client::{AdoAuth, AdoClient, AdoError};
@@ -139,18 +142,24 @@ pub async fn run(
         }
         SubscriptionsCommand::Status {
             enable,
+            include_disabled_by_user,
             redeliver,
             max_notifications,
         } => {
-            let statuses = status::status(&client, &target, *max_notifications).await?;
+            let (statuses, unreadable) =
+                status::status(&client, &target, *max_notifications).await?;
             let mut enabled = None;
             if *enable {
                 let todo = statuses
                     .iter()
-                    .filter(|s| s.subscription.status() != "enabled")
+                    .filter(|s| {
+                        status::should_enable(s.subscription.status(), *include_disabled_by_user)
+                    })
                     .count();
                 let bar = output::progress(todo);
-                let ids = status::enable(&client, &target, &statuses, &bar).await;
+                let ids =
+                    status::enable(&client, &target, &statuses, *include_disabled_by_user, &bar)
+                        .await;
                 bar.finish_and_clear();
                 enabled = Some(ids?);
             }
@@ -166,15 +175,17 @@ pub async fn run(
             let output = if args.json {
                 pretty(&json::status(
                     &statuses,
+                    &unreadable,
                     &target,
                     enabled.as_deref(),
+                    *include_disabled_by_user,
                     sent.as_deref(),
                 ))
             } else {
-                let mut out = output::status(&statuses, &target);
+                let mut out = output::status(&statuses, &unreadable, &target);
                 if let Some(ids) = &enabled {
                     out.push('\n');
-                    out.push_str(&output::enabled(ids));
+                    out.push_str(&output::enabled(ids, &statuses, *include_disabled_by_user));
                 }
                 if let Some(sent) = &sent {
                     out.push('\n');
@@ -192,6 +203,37 @@ pub async fn run(
 
 fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// A warning per subscribed event type that rules outside the source's
+/// `allow.rules` listen to as well: the bridge answers 403 to a delivery
+/// any of them matches.
+fn outside_grant(
+    rules: &RuleSet,
+    source: &crate::config::Source,
+    derivation: &derive::Derivation,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for needed in &derivation.needed {
+        let event = needed.event.event_type;
+        let outside: Vec<&str> = rules
+            .rules()
+            .iter()
+            .filter(|r| !source.allow.permits_rule(&r.name))
+            .filter(|r| r.events.iter().any(|p| p.matches(event)))
+            .map(|r| r.name.as_str())
+            .collect();
+        if !outside.is_empty() {
+            out.push(format!(
+                "{event}: rules outside source {:?}'s allow.rules listen to it too ({}); the \
+                 bridge answers 403 to a delivery they match, and ADO then puts the \
+                 subscription on probation",
+                source.name,
+                outside.join(", ")
+            ));
+        }
+    }
+    out
 }
 
 /// Rules and projects to desired subscriptions, compared with ADO's.
@@ -226,11 +268,22 @@ async fn make_plan(
     let mut projects: Vec<Project> = Vec::new();
     for name in names {
         let (id, name) = client.project(name).await?;
+        // The bridge answers 403 to deliveries from a project outside the
+        // grant, and ADO then puts the subscription on probation and
+        // disables it: refuse rather than create such subscriptions.
+        if !Allow::permits(&source.allow.projects, Some(&id)) {
+            return Err(SubscriptionsError::Usage(format!(
+                "project {name:?} ({id}) is outside source {:?}'s allow.projects: the bridge \
+                 would refuse its deliveries with 403",
+                source.name
+            )));
+        }
         if !projects.iter().any(|p| p.id == id) {
             projects.push(Project { id, name });
         }
     }
     let mut warnings = derivation.warnings.clone();
+    warnings.extend(outside_grant(&rules, source, &derivation));
     if target.basic.is_some() && target.url.starts_with("http://") {
         warnings.push(format!(
             "{} is not https: ADO refuses Basic auth to it",
@@ -239,7 +292,21 @@ async fn make_plan(
     }
     let desired = plan::desired(client, &derivation, &projects, &mut warnings).await?;
     let existing = client.web_hook_subscriptions().await?;
-    let mut plan = plan::diff(desired, existing, target, &projects, recreate);
+    let listeners: Vec<_> = rules
+        .rules()
+        .iter()
+        .flat_map(|r| r.events.iter().map(|p| (p.clone(), r.name.clone())))
+        .collect();
+    let mut plan = plan::diff(
+        desired,
+        existing.subscriptions,
+        target,
+        &projects,
+        &listeners,
+        recreate,
+    );
+    plan::account_for_unreadable(&mut plan, &existing.unreadable, target);
+    warnings.append(&mut plan.warnings);
     plan.warnings = warnings;
     Ok(plan)
 }

@@ -5,9 +5,9 @@ use std::{fmt::Write, io::IsTerminal};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{
-    client::Subscription,
+    client::{Subscription, Unreadable},
     plan::{Applied, Change, Desired, Plan, Target},
-    status::{Redelivery, SubscriptionStatus},
+    status::{Redelivery, SubscriptionStatus, left_disabled},
 };
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise (logs,
@@ -101,6 +101,18 @@ pub fn plan(p: &Plan, target: &Target) -> String {
             filters(d)
         );
     }
+    for (old, rules) in &p.left_alone {
+        let _ = writeln!(
+            out,
+            "= leave   {} in {}, id {}: rules {} listen to it but derive no subscription \
+             (an event type this tool cannot subscribe, or rules outside allow.rules); \
+             never deleted",
+            old.event_type,
+            project_of(old),
+            old.id,
+            rules.join(", ")
+        );
+    }
     if p.other_projects > 0 {
         let _ = writeln!(
             out,
@@ -111,8 +123,8 @@ pub fn plan(p: &Plan, target: &Target) -> String {
     let _ = write!(
         out,
         "plan: {create} to create, {replace} to replace, {delete} to delete, {} unchanged\n\
-         note: ADO never returns passwords or header values; they are not compared \
-         (after rotating them, run `apply --recreate`)",
+         note: ADO returns passwords masked; they are not compared \
+         (after rotating the password, run `apply --recreate`)",
         p.unchanged.len()
     );
     out
@@ -120,15 +132,34 @@ pub fn plan(p: &Plan, target: &Target) -> String {
 
 /// The result of `apply`.
 pub fn applied(a: &Applied) -> String {
-    format!(
+    let mut out = format!(
         "applied: {} created, {} replaced, {} deleted",
         a.created, a.replaced, a.deleted
-    )
+    );
+    if let Some((new, old)) = &a.half_replaced {
+        let _ = write!(
+            out,
+            "; created {new} to replace {old}, but {old} could not be deleted and still \
+             delivers (the bridge deduplicates what both send; the next `apply` deletes it)"
+        );
+    }
+    out
 }
 
 /// The status table and failed notifications.
-pub fn status(statuses: &[SubscriptionStatus], target: &Target) -> String {
+pub fn status(
+    statuses: &[SubscriptionStatus],
+    unreadable: &[Unreadable],
+    target: &Target,
+) -> String {
     let mut out = format!("subscriptions delivering to {}\n", target.url);
+    for u in unreadable {
+        let _ = writeln!(
+            out,
+            "warning: subscription {} ({}) delivers to this URL but could not be read: {}",
+            u.id, u.event_type, u.error
+        );
+    }
     if statuses.is_empty() {
         out.push_str("none (run `subscriptions apply`)");
         return out;
@@ -174,13 +205,21 @@ pub fn status(statuses: &[SubscriptionStatus], target: &Target) -> String {
     out
 }
 
-/// The result of `--enable`.
-pub fn enabled(ids: &[String]) -> String {
-    if ids.is_empty() {
-        "enable: every subscription is already enabled".into()
+/// The result of `--enable`, then each subscription it left disabled and
+/// why.
+pub fn enabled(ids: &[String], statuses: &[SubscriptionStatus], include_user: bool) -> String {
+    let mut out = if ids.is_empty() {
+        "enable: nothing to put back".to_owned()
     } else {
         format!("enabled: {}", ids.join(", "))
+    };
+    for s in statuses {
+        let sub = &s.subscription;
+        if let Some(why) = left_disabled(sub.status(), include_user) {
+            let _ = write!(out, "\nleft {} {}: {why}", sub.status(), sub.id);
+        }
     }
+    out
 }
 
 /// The result of `--redeliver`.

@@ -1,8 +1,9 @@
 //! Desired subscriptions against existing ones: what to create, replace and
 //! delete, and applying that.
 //!
-//! ADO never returns secrets (`basicAuthPassword`, header values) in a GET,
-//! so they cannot be compared; everything else that the bridge sets is.
+//! ADO returns the confidential `basicAuthPassword` masked (`********`), so
+//! it cannot be compared; everything else that the bridge sets is, the
+//! `httpHeaders` value included (never printed).
 //! A changed subscription is replaced (create the new one, then delete the
 //! old one) rather than updated with a PUT: ADO is reported to refuse
 //! updates of subscriptions that use basic auth, a PUT would have to send
@@ -12,88 +13,19 @@
 use std::collections::BTreeMap;
 
 use indicatif::ProgressBar;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+pub use super::target::Target;
 use super::{
-    client::{AdoClient, AdoError, Subscription},
+    client::{AdoClient, AdoError, Subscription, Unreadable},
     derive::{Derivation, FilterValue},
     events::EventInfo,
 };
-use crate::{config::Secret, verify::Scheme};
+use crate::mapping::EventPattern;
 
-/// Where and how ADO delivers to the bridge for one source.
-#[derive(Debug)]
-pub struct Target {
-    /// Source name.
-    pub source: String,
-    /// `<bridge>/webhooks/<source>`.
-    pub url: String,
-    /// Basic auth user name and its newest active password.
-    pub basic: Option<(String, Secret)>,
-    /// Header name and its newest active value.
-    pub header: Option<(String, Secret)>,
-}
-
-impl Target {
-    /// The target for `source` behind `bridge_url`. Sources that need a
-    /// signature (hmac, Standard Webhooks) cannot be served by ADO directly.
-    pub fn new(source: &crate::config::Source, bridge_url: &str) -> Result<Self, String> {
-        let url = format!(
-            "{}/webhooks/{}",
-            bridge_url.trim_end_matches('/'),
-            source.name
-        );
-        let (mut basic, mut header) = (None, None);
-        // The newest value is the last one listed: during a rotation the
-        // new password is added after the old, and ADO should get the new.
-        let newest = |set: &crate::verify::SecretSet| set.values().pop().map(|k| k.secret);
-        for scheme in source.verifier.schemes() {
-            match scheme {
-                Scheme::Basic {
-                    username,
-                    passwords,
-                } => basic = newest(passwords).map(|p| (username.clone(), p)),
-                Scheme::Header { name, values } => {
-                    header = newest(values).map(|v| (name.clone(), v));
-                }
-                Scheme::Hmac { .. } | Scheme::StandardWebhooks { .. } => {
-                    return Err(format!(
-                        "source {:?} requires a signature, which ADO's Web Hooks consumer cannot \
-                         send; subscriptions can only be managed for sources with basic and/or \
-                         header auth",
-                        source.name
-                    ));
-                }
-            }
-        }
-        Ok(Self {
-            source: source.name.clone(),
-            url,
-            basic,
-            header,
-        })
-    }
-
-    /// The consumer inputs of every subscription, secrets included.
-    pub fn consumer_inputs(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("url".into(), json!(self.url));
-        if let Some((user, password)) = &self.basic {
-            m.insert("basicAuthUsername".into(), json!(user));
-            m.insert("basicAuthPassword".into(), json!(password.expose()));
-        }
-        if let Some((name, value)) = &self.header {
-            m.insert(
-                "httpHeaders".into(),
-                json!(format!("{name}:{}", value.expose())),
-            );
-        }
-        m.insert("resourceDetailsToSend".into(), json!("all"));
-        m.insert("messagesToSend".into(), json!("none"));
-        m.insert("detailedMessagesToSend".into(), json!("none"));
-        m
-    }
-}
+/// Every rule's event patterns with the rule's name: the whole rule set,
+/// so that a subscription some rule listens to is never deleted.
+pub type Listeners = [(EventPattern, String)];
 
 /// A project, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,6 +97,9 @@ pub struct Plan {
     pub unchanged: Vec<(Desired, String)>,
     /// Subscriptions of this URL in projects not managed in this run.
     pub other_projects: usize,
+    /// Subscriptions of this URL that rules listen to but this tool cannot
+    /// make (e.g. `tfvc.checkin`), with those rules: never deleted.
+    pub left_alone: Vec<(Subscription, Vec<String>)>,
     /// Things the user should know (unknown event types, repositories).
     pub warnings: Vec<String>,
 }
@@ -219,12 +154,15 @@ pub async fn desired(
 
 /// Compares `desired` with the `existing` subscriptions of `target.url`
 /// in `projects`. With `recreate`, every existing one is replaced (the way
-/// to send a rotated password, which cannot be compared).
+/// to send a rotated password, which cannot be compared). One that no
+/// desired subscription takes is deleted only when no rule in `listeners`
+/// listens to its event type, or when it duplicates a kept one.
 pub fn diff(
     desired: Vec<Desired>,
     existing: Vec<Subscription>,
     target: &Target,
     projects: &[Project],
+    listeners: &Listeners,
     recreate: bool,
 ) -> Plan {
     let mut plan = Plan::default();
@@ -234,17 +172,32 @@ pub fn diff(
         .partition(|s| projects.iter().any(|p| p.id == s.project_id()));
     plan.other_projects = others.len();
     let mut replaces = Vec::new();
+    // (event type, project) of every desired subscription, with the id of
+    // the existing one that serves it (if any).
+    let mut served: Vec<(&'static str, String, Option<String>)> = Vec::new();
     for want in desired {
-        let found = mine.iter().position(|s| {
+        // Prefer one that is already up to date: after a replace whose
+        // delete failed, the new subscription is kept and the stale one
+        // deleted as its duplicate, not the other way round.
+        let serves = |s: &Subscription| {
             s.event_type == want.event.event_type && s.project_id() == want.project.id
-        });
+        };
+        let found = mine
+            .iter()
+            .position(|s| serves(s) && differences(s, &want, target).is_empty())
+            .or_else(|| mine.iter().position(serves));
+        let key = (want.event.event_type, want.project.id.clone());
         match found {
-            None => plan.changes.push(Change::Create(want)),
+            None => {
+                served.push((key.0, key.1, None));
+                plan.changes.push(Change::Create(want));
+            }
             Some(i) => {
                 let old = mine.remove(i);
+                served.push((key.0, key.1, Some(old.id.clone())));
                 let mut why = differences(&old, &want, target);
                 if recreate && why.is_empty() {
-                    why.push("--recreate (secrets cannot be compared)".into());
+                    why.push("--recreate (passwords cannot be compared)".into());
                 }
                 if why.is_empty() {
                     plan.unchanged.push((want, old.id));
@@ -260,13 +213,64 @@ pub fn diff(
     }
     plan.changes.extend(replaces);
     for old in mine {
-        let why = "no rule needs it (or it duplicates another)".to_owned();
+        let rules: Vec<String> = listeners
+            .iter()
+            .filter(|(pattern, _)| pattern.matches(&old.event_type))
+            .map(|(_, rule)| rule.clone())
+            .collect();
+        let twin = served
+            .iter()
+            .find(|(event, project, _)| *event == old.event_type && *project == old.project_id());
+        let why = match twin {
+            Some((_, _, Some(id))) => format!("duplicates {id}"),
+            Some((_, _, None)) => "duplicates the one created above".to_owned(),
+            None if rules.is_empty() => format!("no rule listens to {}", old.event_type),
+            None => {
+                plan.left_alone.push((old, rules));
+                continue;
+            }
+        };
         plan.changes.push(Change::Delete {
             old: Box::new(old),
             why,
         });
     }
     plan
+}
+
+/// Subscriptions of `target.url` that ADO listed but this tool could not
+/// read: each is warned about and left alone (it never reaches a delete),
+/// and a create for its event type and project is dropped, so no duplicate
+/// is made beside it.
+pub fn account_for_unreadable(plan: &mut Plan, unreadable: &[Unreadable], target: &Target) {
+    for u in unreadable.iter().filter(|u| u.url == target.url) {
+        let before = plan.changes.len();
+        plan.changes.retain(|c| {
+            !matches!(c, Change::Create(d)
+                if d.event.event_type == u.event_type && d.project.id == u.project_id)
+        });
+        let created = if plan.changes.len() < before {
+            format!("; no {} subscription is created beside it", u.event_type)
+        } else {
+            String::new()
+        };
+        plan.warnings.push(format!(
+            "subscription {} ({} in {}) delivers to this URL but could not be read ({}); \
+             it is left alone{created}",
+            u.id,
+            if u.event_type.is_empty() {
+                "?"
+            } else {
+                &u.event_type
+            },
+            if u.project_id.is_empty() {
+                "?"
+            } else {
+                &u.project_id
+            },
+            u.error
+        ));
+    }
 }
 
 /// What differs between an existing subscription and the desired one,
@@ -332,14 +336,26 @@ fn differences(old: &Subscription, new: &Desired, target: &Target) -> Vec<String
         let had = if had.is_empty() { "all".into() } else { had };
         check(format!("consumerInputs.{key}"), &had, want, true);
     }
-    // Header values are secret; the header's name can be compared when ADO
-    // returns the input at all.
+    // ADO returns `httpHeaders` in clear (it is not a confidential input):
+    // compare the name, and the value without ever printing it, so that a
+    // rotated header secret shows as a change.
     let headers = consumer("httpHeaders");
-    let had_name = headers.split(':').next().unwrap_or("").trim();
+    let first = headers.lines().next().unwrap_or("");
+    let (had_name, had_value) = first.split_once(':').unwrap_or((first, ""));
     let want_name = target.header.as_ref().map_or("", |(n, _)| n.as_str());
     if !headers.is_empty() || want_name.is_empty() {
         let field = "consumerInputs.httpHeaders (name)".to_owned();
-        check(field, had_name, want_name, true);
+        check(field, had_name.trim(), want_name, true);
+    }
+    if let Some((name, value)) = &target.header
+        && had_name.trim().eq_ignore_ascii_case(name)
+        && had_value.trim_end() != value.expose()
+    {
+        why.push(
+            "consumerInputs.httpHeaders (value): differs from the source's newest value \
+             (not shown)"
+                .into(),
+        );
     }
     why
 }
@@ -353,6 +369,10 @@ pub struct Applied {
     pub replaced: usize,
     /// Subscriptions deleted.
     pub deleted: usize,
+    /// A replacement that was created while deleting the old one failed:
+    /// (new id, old id). Both deliver until the next `apply` deletes the
+    /// old one (an event sent by both is deduplicated by the bridge).
+    pub half_replaced: Option<(String, String)>,
 }
 
 /// Carries out `plan`, in order; stops at the first ADO error (what was
@@ -376,7 +396,16 @@ pub async fn apply(
             Change::Replace { old, new, .. } => {
                 progress.set_message(format!("replace {}", old.id));
                 match client.create(&new.body(target)).await {
-                    Ok(_) => client.delete(&old.id).await.map(|()| done.replaced += 1),
+                    Ok(new_id) => match client.delete(&old.id).await {
+                        Ok(()) => {
+                            done.replaced += 1;
+                            Ok(())
+                        }
+                        Err(e) => {
+                            done.half_replaced = Some((new_id, old.id.clone()));
+                            Err(e)
+                        }
+                    },
                     Err(e) => Err(e),
                 }
             }

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::subscriptions::events;
+use crate::{config::Secret, subscriptions::events};
 
 const URL: &str = "https://bridge.example.com/webhooks/fabrikam";
 const PROJECT: &str = "6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c";
@@ -72,6 +72,7 @@ fn what_ado_adds_or_leaves_empty_is_no_difference() {
         vec![old],
         &target(false),
         &projects(),
+        &[],
         false,
     );
     assert_eq!(kinds(&plan), Vec::<String>::new());
@@ -90,6 +91,7 @@ fn differences_are_named_field_by_field() {
         vec![old],
         &target(true),
         &projects(),
+        &[],
         false,
     );
     assert_eq!(
@@ -112,6 +114,7 @@ fn duplicates_are_deleted_and_recreate_replaces_the_rest() {
         vec![same("first"), same("second")],
         &target(false),
         &projects(),
+        &[],
         false,
     );
     assert_eq!(kinds(&plan), ["delete second"]);
@@ -122,11 +125,12 @@ fn duplicates_are_deleted_and_recreate_replaces_the_rest() {
         vec![same("first")],
         &target(false),
         &projects(),
+        &[],
         true,
     );
     assert_eq!(
         kinds(&plan),
-        ["replace first: --recreate (secrets cannot be compared)"]
+        ["replace first: --recreate (passwords cannot be compared)"]
     );
 }
 
@@ -146,6 +150,7 @@ fn other_urls_and_other_projects_are_left_alone() {
         vec![elsewhere, other_project],
         &target(false),
         &projects(),
+        &[],
         false,
     );
     assert_eq!(kinds(&plan), ["create git.push"]);
@@ -189,4 +194,115 @@ fn targets_take_the_newest_secret_and_refuse_signing_schemes() {
     let relay = config.source("relay").expect("source");
     let err = Target::new(relay, "https://bridge.example.com").expect_err("hmac");
     assert!(err.contains("requires a signature"), "{err}");
+}
+
+#[test]
+fn a_subscription_a_rule_listens_to_is_never_deleted_even_if_it_cannot_be_made() {
+    let mut tfvc = existing("t", json!({"projectId": PROJECT, "path": "$/"}), json!({}));
+    tfvc.event_type = "tfvc.checkin".into();
+    let mut stray = existing("w", json!({"projectId": PROJECT}), json!({}));
+    stray.event_type = "workitem.created".into();
+    let listeners = [(
+        EventPattern::Exact("tfvc.checkin".into()),
+        "on-checkin".to_owned(),
+    )];
+    let plan = diff(
+        vec![push(None)],
+        vec![tfvc, stray],
+        &target(false),
+        &projects(),
+        &listeners,
+        false,
+    );
+    assert_eq!(kinds(&plan), ["create git.push", "delete w"]);
+    let left: Vec<_> = plan
+        .left_alone
+        .iter()
+        .map(|(s, rules)| (s.id.as_str(), rules.clone()))
+        .collect();
+    assert_eq!(left, [("t", vec!["on-checkin".to_owned()])]);
+}
+
+#[test]
+fn a_rotated_header_value_is_a_change_that_never_shows_the_value() {
+    let with_header = |value: &str| {
+        existing(
+            "a",
+            json!({"projectId": PROJECT}),
+            json!({"basicAuthPassword": "********", "httpHeaders": format!("X-Bridge-Key:{value}")}),
+        )
+    };
+    let plan = diff(
+        vec![push(None)],
+        vec![with_header("0123456789abcdef")],
+        &target(true),
+        &projects(),
+        &[],
+        false,
+    );
+    assert_eq!(
+        kinds(&plan),
+        Vec::<String>::new(),
+        "same header, masked password"
+    );
+
+    let plan = diff(
+        vec![push(None)],
+        vec![with_header("old-value-fedcba9876")],
+        &target(true),
+        &projects(),
+        &[],
+        false,
+    );
+    let changes = kinds(&plan);
+    assert_eq!(
+        changes,
+        [
+            "replace a: consumerInputs.httpHeaders (value): differs from the source's newest value (not shown)"
+        ]
+    );
+    let text = crate::subscriptions::output::plan(&plan, &target(true));
+    assert!(
+        !text.contains("old-value") && !text.contains("0123456789abcdef"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unreadable_subscription_of_this_url_is_never_duplicated_nor_deleted() {
+    let mut plan = diff(
+        vec![push(None)],
+        vec![],
+        &target(false),
+        &projects(),
+        &[],
+        false,
+    );
+    assert_eq!(kinds(&plan), ["create git.push"]);
+    let unreadable = |url: &str| Unreadable {
+        id: "u".into(),
+        event_type: "git.push".into(),
+        project_id: PROJECT.into(),
+        url: url.into(),
+        error: "invalid type".into(),
+    };
+    account_for_unreadable(
+        &mut plan,
+        &[unreadable("https://other.example.com/hook")],
+        &target(false),
+    );
+    assert_eq!(
+        kinds(&plan),
+        ["create git.push"],
+        "another URL's is not ours"
+    );
+    account_for_unreadable(&mut plan, &[unreadable(URL)], &target(false));
+    assert_eq!(kinds(&plan), Vec::<String>::new());
+    assert_eq!(
+        plan.warnings,
+        [format!(
+            "subscription u (git.push in {PROJECT}) delivers to this URL but could not be read \
+             (invalid type); it is left alone; no git.push subscription is created beside it"
+        )]
+    );
 }

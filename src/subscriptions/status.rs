@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use indicatif::ProgressBar;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{
-    client::{AdoClient, AdoError, Notification, Subscription},
+    client::{AdoClient, AdoError, Notification, Subscription, Unreadable},
     plan::Target,
 };
 
@@ -22,14 +22,16 @@ pub struct SubscriptionStatus {
 }
 
 /// Every subscription that delivers to `target.url` (in any project),
-/// with up to `max` failed notifications each.
+/// with up to `max` failed notifications each, and those of that URL that
+/// could not be read.
 pub async fn status(
     client: &AdoClient,
     target: &Target,
     max: usize,
-) -> Result<Vec<SubscriptionStatus>, AdoError> {
+) -> Result<(Vec<SubscriptionStatus>, Vec<Unreadable>), AdoError> {
     let mut out = Vec::new();
-    for subscription in client.web_hook_subscriptions().await? {
+    let listing = client.web_hook_subscriptions().await?;
+    for subscription in listing.subscriptions {
         if subscription.url() != target.url {
             continue;
         }
@@ -40,24 +42,55 @@ pub async fn status(
             failed,
         });
     }
-    Ok(out)
+    let mut unreadable = listing.unreadable;
+    unreadable.retain(|u| u.url == target.url);
+    Ok((out, unreadable))
 }
 
-/// Puts every subscription that is not `enabled` back to `enabled`. The
+/// Whether `--enable` puts a subscription in `status` back: one ADO put on
+/// probation or disabled, yes; one an operator disabled only when asked
+/// (run on a schedule, it would undo a deliberate disable); one whose
+/// owner left never (it needs a new owner).
+pub fn should_enable(status: &str, include_disabled_by_user: bool) -> bool {
+    match status {
+        "onProbation" | "disabledBySystem" => true,
+        "disabledByUser" => include_disabled_by_user,
+        _ => false,
+    }
+}
+
+/// Why `--enable` leaves a subscription in `status` as it is (`None` when
+/// it is enabled or is put back).
+pub fn left_disabled(status: &str, include_disabled_by_user: bool) -> Option<&'static str> {
+    if status == "enabled" || should_enable(status, include_disabled_by_user) {
+        return None;
+    }
+    Some(match status {
+        "disabledByUser" => "a user disabled it; --include-disabled-by-user re-enables it",
+        "disabledByInactiveIdentity" => {
+            "its owner left the organization; it needs a new owner: `subscriptions apply \
+             --recreate` makes it anew under this identity"
+        }
+        _ => "a state --enable does not know",
+    })
+}
+
+/// Puts the subscriptions [`should_enable`] picks back to `enabled`. The
 /// PUT carries the subscription as ADO returned it, with the secrets from
-/// the source config (a GET does not return them, and a PUT without them
-/// would clear them). Returns the ids enabled.
+/// the source config (a GET returns the password masked, so the PUT sends
+/// the real one rather than the mask). Returns the ids enabled.
 pub async fn enable(
     client: &AdoClient,
     target: &Target,
     statuses: &[SubscriptionStatus],
+    include_disabled_by_user: bool,
     progress: &ProgressBar,
 ) -> Result<Vec<String>, AdoError> {
     let mut enabled = Vec::new();
     for s in statuses
         .iter()
         .map(|s| &s.subscription)
-        .filter(|s| s.status() != "enabled")
+        .filter(|s| should_enable(s.status(), include_disabled_by_user))
     {
         progress.set_message(format!("enable {}", s.id));
         let mut body = s.raw.clone();
@@ -120,6 +153,7 @@ pub async fn redeliver(
             let full = client.notification(sub, n.id).await?;
             let answer = match full.details.and_then(|d| d.event) {
                 Some(Value::Object(mut event)) => {
+                    as_sent(&mut event, &s.subscription);
                     event.insert("subscriptionId".into(), json!(sub));
                     event.insert("notificationId".into(), json!(n.id));
                     post(&http, target, sub, &Value::Object(event)).await
@@ -135,6 +169,28 @@ pub async fn redeliver(
         }
     }
     Ok(out)
+}
+
+/// What ADO's event transformer leaves out of the body it sends: `message`
+/// and `detailedMessage` when the subscription's `messagesToSend` /
+/// `detailedMessagesToSend` is `none`. An empty input is ADO's default:
+/// `all` for a project's subscription, `none` for the organization's.
+pub fn as_sent(event: &mut Map<String, Value>, subscription: &Subscription) {
+    let collection = subscription.project_id().is_empty();
+    for (input, field) in [
+        ("messagesToSend", "message"),
+        ("detailedMessagesToSend", "detailedMessage"),
+    ] {
+        let value = Subscription::input(&subscription.consumer_inputs, input);
+        let none = if value.is_empty() {
+            collection
+        } else {
+            value.eq_ignore_ascii_case("none")
+        };
+        if none {
+            event.remove(field);
+        }
+    }
 }
 
 async fn post(
@@ -164,4 +220,67 @@ async fn post(
         .unwrap_or("(no outcome)")
         .to_owned();
     Ok((status, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscription(project: &str, consumer: Value) -> Subscription {
+        serde_json::from_value(
+            json!({"id": "s", "publisherId": "tfs", "eventType": "git.push",
+            "consumerId": "webHooks", "publisherInputs": {"projectId": project},
+            "consumerInputs": consumer}),
+        )
+        .expect("subscription shape")
+    }
+
+    fn event() -> Map<String, Value> {
+        let v = json!({"id": "e", "eventType": "git.push", "resource": {},
+            "message": {"text": "pushed"}, "detailedMessage": {"text": "pushed 1 commit"}});
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn kept(s: &Subscription) -> (bool, bool) {
+        let mut e = event();
+        as_sent(&mut e, s);
+        (e.contains_key("message"), e.contains_key("detailedMessage"))
+    }
+
+    #[test]
+    fn enable_leaves_a_deliberate_disable_unless_asked_and_never_an_ownerless_one() {
+        let picked = |include: bool| {
+            [
+                "enabled",
+                "onProbation",
+                "disabledBySystem",
+                "disabledByUser",
+                "disabledByInactiveIdentity",
+            ]
+            .into_iter()
+            .filter(|s| should_enable(s, include))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(picked(false), ["onProbation", "disabledBySystem"]);
+        assert_eq!(
+            picked(true),
+            ["onProbation", "disabledBySystem", "disabledByUser"]
+        );
+        assert!(left_disabled("disabledByInactiveIdentity", true).is_some());
+        assert_eq!(left_disabled("disabledByUser", true), None);
+        assert_eq!(left_disabled("enabled", false), None);
+    }
+
+    #[test]
+    fn messages_the_subscription_does_not_send_are_left_out_of_a_redelivery() {
+        let p = "6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c";
+        let none = json!({"messagesToSend": "none", "detailedMessagesToSend": "None"});
+        assert_eq!(kept(&subscription(p, none)), (false, false));
+        let mixed = json!({"messagesToSend": "text", "detailedMessagesToSend": "none"});
+        assert_eq!(kept(&subscription(p, mixed)), (true, false));
+        // Empty means ADO's default: all in a project, none for the
+        // organization.
+        assert_eq!(kept(&subscription(p, json!({}))), (true, true));
+        assert_eq!(kept(&subscription("", json!({}))), (false, false));
+    }
 }

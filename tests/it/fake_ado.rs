@@ -38,6 +38,8 @@ struct State {
     notifications: HashMap<String, Vec<Value>>,
     /// An answer to give to the next write instead of doing it.
     refuse_writes: Option<(u16, String)>,
+    /// The same for DELETEs only.
+    refuse_deletes: Option<(u16, String)>,
 }
 
 /// The fake ADO organization.
@@ -102,6 +104,13 @@ impl FakeAdo {
         self.state.lock().expect("state").refuse_writes = Some((status, message.to_owned()));
     }
 
+    /// Makes every later DELETE answer `status` with ADO's error body
+    /// (`None`: deletes work again).
+    pub fn refuse_deletes(&self, refusal: Option<(u16, &str)>) {
+        self.state.lock().expect("state").refuse_deletes =
+            refusal.map(|(status, message)| (status, message.to_owned()));
+    }
+
     /// The subscriptions as stored now.
     pub fn subscriptions(&self) -> Vec<Value> {
         self.state.lock().expect("state").subscriptions.clone()
@@ -159,6 +168,11 @@ impl Respond for Responder {
         let method = req.method.as_str();
         if method != "GET"
             && let Some((status, message)) = &state.refuse_writes
+        {
+            return error(*status, message);
+        }
+        if method == "DELETE"
+            && let Some((status, message)) = &state.refuse_deletes
         {
             return error(*status, message);
         }
@@ -276,9 +290,13 @@ impl Respond for Responder {
     }
 }
 
-/// What ADO does with secrets: keeps them, never returns them.
+/// What ADO does with confidential inputs: keeps them, returns them masked.
+/// `httpHeaders` is not confidential and is returned as sent.
 fn hide_secrets(s: &mut Value) {
-    if let Some(inputs) = s.get_mut("consumerInputs").and_then(Value::as_object_mut) {
-        inputs.remove("basicAuthPassword");
+    if let Some(password) = s
+        .get_mut("consumerInputs")
+        .and_then(|i| i.get_mut("basicAuthPassword"))
+    {
+        *password = json!("********");
     }
 }

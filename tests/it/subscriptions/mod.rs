@@ -13,6 +13,10 @@ use serde_json::{Value, json};
 use crate::fake_ado::{FakeAdo, PAT, PROJECT, PROJECT_ID, REPO_ID};
 use crate::support::{PASSWORD, shipped_mappings, write_config};
 
+mod errors;
+mod guards;
+mod repair;
+
 const BRIDGE: &str = "https://bridge.example.com";
 const URL: &str = "https://bridge.example.com/webhooks/fabrikam";
 
@@ -24,9 +28,14 @@ struct Setup {
 }
 
 async fn setup(mappings: &Path, bridge: &str) -> Setup {
+    setup_with(mappings, bridge, "").await
+}
+
+/// `extra` is appended to the source `fabrikam` (e.g. its `allow`).
+async fn setup_with(mappings: &Path, bridge: &str, extra: &str) -> Setup {
     let ado = FakeAdo::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), "127.0.0.1:1", "default", mappings, "");
+    let config = write_config(dir.path(), "127.0.0.1:1", "default", mappings, extra);
     let args = AdoArgs {
         organization: Some(ado.organization()),
         bridge_url: Some(bridge.to_owned()),
@@ -116,9 +125,9 @@ async fn plan_shows_creates_replaces_and_deletes_and_writes_nothing() {
         format!("subscriptions delivering to {URL}"),
         "+ create  ms.vss-release.deployment-approval-pending-event in Payments (no filters); rules: prod-approval".into(),
         "+ create  ms.vss-release.deployment-approval-completed-event in Payments (no filters); rules: prod-approval".into(),
-        format!("~ replace git.push in Payments (branch=refs/heads/main), id {replace}:"),
-        "      publisherInputs.branch: \"refs/heads/dev\" -> \"refs/heads/main\"".into(),
-        format!("- delete  workitem.created in {PROJECT_ID}, id {delete}: no rule needs it (or it duplicates another)"),
+        format!("~ replace git.push in Payments (no filters), id {replace}:"),
+        "      publisherInputs.branch: \"refs/heads/dev\" -> \"\"".into(),
+        format!("- delete  workitem.created in {PROJECT_ID}, id {delete}: no rule listens to workitem.created"),
         format!("= keep    build.complete in Payments (no filters), id {keep}"),
         "(1 subscription(s) of this URL in other projects are left alone)".into(),
         "plan: 2 to create, 1 to replace, 1 to delete, 1 unchanged".into(),
@@ -182,12 +191,7 @@ async fn apply_converges_and_a_second_plan_is_empty() {
                 "3.0-preview.1",
                 json!({"projectId": PROJECT_ID})
             ),
-            body(
-                "git.push",
-                "tfs",
-                "1.0",
-                json!({"projectId": PROJECT_ID, "branch": "refs/heads/main"})
-            ),
+            body("git.push", "tfs", "1.0", json!({"projectId": PROJECT_ID})),
         ]
     );
     for r in &requests[2..5] {
@@ -258,7 +262,7 @@ async fn a_repository_name_in_when_becomes_the_repository_guid() {
     let out = s.ok(plan()).await.output;
     assert!(
         out.contains(&format!(
-            "+ create  git.push in Payments (branch=refs/heads/main, repository={REPO_ID}); rules: api-main"
+            "+ create  git.push in Payments (repository={REPO_ID}); rules: api-main"
         )),
         "{out}"
     );
@@ -280,6 +284,7 @@ async fn a_repository_name_in_when_becomes_the_repository_guid() {
 fn status(enable: bool, redeliver: bool) -> SubscriptionsCommand {
     SubscriptionsCommand::Status {
         enable,
+        include_disabled_by_user: false,
         redeliver,
         max_notifications: 20,
     }
@@ -292,258 +297,6 @@ fn published(mut event: Value) -> Value {
         o.remove("notificationId");
     }
     event
-}
-
-#[tokio::test]
-async fn status_shows_probation_disabled_and_failed_notifications_and_enable_puts_them_back() {
-    let s = setup(&shipped_mappings(), BRIDGE).await;
-    let probation = s.ado.seed(
-        json!({"eventType": "git.push", "status": "onProbation", "probationRetries": 2,
-        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(URL)}),
-    );
-    let disabled = s.ado.seed(
-        json!({"eventType": "build.complete", "status": "disabledBySystem",
-        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(URL)}),
-    );
-    let healthy = s.ado.seed(json!({"eventType": "workitem.created",
-        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(URL)}));
-    s.ado.seed(json!({"eventType": "git.push", "status": "disabledBySystem",
-        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": {"url": "https://elsewhere.example.com/"}}));
-    s.ado
-        .seed_failed(&probation, 8, published(crate::support::push_event(8)));
-    s.ado
-        .seed_failed(&probation, 7, published(crate::support::push_event(7)));
-
-    let out = s.ok(status(false, false)).await.output;
-    for line in [
-        format!("{probation}  onProbation  git.push in {PROJECT_ID}, 2 probation retries; 2 failed notification(s)"),
-        "    notification 7 at 2026-11-24T21:04:11.583Z: The remote server returned an error: (503) Service Unavailable. (9 attempts)".into(),
-        format!("{disabled}  disabledBySystem  build.complete in {PROJECT_ID}; 0 failed notification(s)"),
-        format!("{healthy}  enabled  workitem.created in {PROJECT_ID}; 0 failed notification(s)"),
-        "3 subscription(s), 2 not enabled".into(),
-    ] {
-        assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
-    }
-    let notifications = |id: &str| {
-        format!(
-            "GET /fabrikam/_apis/hooks/subscriptions/{id}/notifications?result=failed&maxResults=20&api-version=7.1"
-        )
-    };
-    assert_eq!(
-        calls(&s.ado).await,
-        [
-            LIST.to_owned(),
-            notifications(&probation),
-            notifications(&disabled),
-            notifications(&healthy)
-        ]
-    );
-
-    s.ado.reset_record().await;
-    let out = s.ok(status(true, false)).await.output;
-    assert!(
-        out.ends_with(&format!("enabled: {probation}, {disabled}")),
-        "{out}"
-    );
-    let puts: Vec<_> = s
-        .ado
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r.method.as_str() == "PUT")
-        .collect();
-    assert_eq!(puts.len(), 2);
-    for (put, id, event) in [
-        (&puts[0], &probation, "git.push"),
-        (&puts[1], &disabled, "build.complete"),
-    ] {
-        assert_eq!(
-            (put.url.path(), put.url.query()),
-            (
-                format!("/fabrikam/_apis/hooks/subscriptions/{id}").as_str(),
-                Some("api-version=7.1")
-            )
-        );
-        let body: Value = put.body_json().expect("JSON");
-        assert_eq!(body["status"], "enabled");
-        assert_eq!(body["id"], json!(id));
-        assert_eq!(body["eventType"], event);
-        assert_eq!(body["publisherInputs"]["projectId"], PROJECT_ID);
-        // The secret the GET did not return is sent again, not cleared.
-        assert_eq!(body["consumerInputs"]["basicAuthPassword"], PASSWORD);
-        assert_eq!(body["consumerInputs"]["url"], URL);
-    }
-    s.ado.reset_record().await;
-    let out = s.ok(status(true, false)).await.output;
-    assert!(out.contains("3 subscription(s), 0 not enabled"), "{out}");
-    assert!(out.ends_with("enable: every subscription is already enabled"));
-    assert!(
-        calls(&s.ado).await.iter().all(|c| c.starts_with("GET ")),
-        "nothing to enable, nothing written"
-    );
-}
-
-#[tokio::test]
-async fn redeliver_sends_failed_events_through_the_bridge_and_again_they_are_duplicates() {
-    let app = crate::support::TestApp::spawn().await;
-    app.wait_ready().await;
-    let mut s = setup(&shipped_mappings(), &app.base).await;
-    let url = format!("{}/webhooks/fabrikam", app.base);
-    let sub = s
-        .ado
-        .seed(json!({"eventType": "git.push", "status": "onProbation",
-        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(&url)}));
-    let events = [
-        crate::support::push_event(0x51),
-        crate::support::push_event(0x52),
-    ];
-    for (i, e) in events.iter().enumerate() {
-        s.ado.seed_failed(&sub, 40 + i as i64, published(e.clone()));
-    }
-
-    let first = s.ok(status(false, true)).await;
-    assert_eq!(first.exit, 0, "{}", first.output);
-    for n in [40, 41] {
-        let line = format!("redeliver {sub}/{n}: HTTP 200 accepted");
-        assert!(first.output.contains(&line), "{line} in\n{}", first.output);
-    }
-    assert!(first.output.ends_with("redelivered: 2 sent, 0 failed"));
-    let client = app.temporal().await;
-    let repo = events[0]["resource"]["repository"]["name"]
-        .as_str()
-        .expect("repository name")
-        .to_owned();
-    for e in &events {
-        let sha = e["resource"]["commits"][0]["commitId"]
-            .as_str()
-            .expect("sha");
-        let wf = crate::support::workflow(&client, &format!("deploy-{repo}-{sha}"))
-            .await
-            .expect("the redelivered push started its deployment");
-        assert_eq!(wf.starts, 1);
-        assert_eq!(wf.input.as_ref().map(|i| &i["commit"]), Some(&json!(sha)));
-    }
-
-    s.args.json = true;
-    let second = s.ok(status(false, true)).await;
-    let answers: Value = serde_json::from_str(&second.output).expect("JSON");
-    assert_eq!(
-        answers["redelivered"],
-        json!([
-            {"subscription": sub, "notification": 40, "status": 200, "outcome": "duplicate"},
-            {"subscription": sub, "notification": 41, "status": 200, "outcome": "duplicate"},
-        ])
-    );
-    for e in &events {
-        let sha = e["resource"]["commits"][0]["commitId"]
-            .as_str()
-            .expect("sha");
-        let wf = crate::support::workflow(&client, &format!("deploy-{repo}-{sha}"))
-            .await
-            .expect("workflow");
-        assert_eq!(wf.starts, 1, "a duplicate starts nothing");
-    }
-    app.shutdown.cancel();
-}
-
-const BIN: &str = env!("CARGO_BIN_EXE_ado-temporal-bridge");
-
-/// Runs the real binary with only the given environment.
-async fn bin(s: &Setup, pat: &str, args: &[&str]) -> (i32, String, String) {
-    let org = s.ado.organization();
-    let config = s.config.display().to_string();
-    let mut all = vec!["subscriptions", "--config", &config];
-    all.extend_from_slice(args);
-    let mut cmd = tokio::process::Command::new(BIN);
-    cmd.env_clear().env("AZURE_DEVOPS_PAT", pat).args(&all);
-    if !args.contains(&"--no-org") {
-        cmd.env("AZURE_DEVOPS_ORG_URL", org);
-    }
-    let out = cmd.output().await.expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-#[tokio::test]
-async fn ado_errors_are_clear_and_exit_non_zero() {
-    let s = setup(&shipped_mappings(), BRIDGE).await;
-    let common = ["--bridge-url", BRIDGE, "--project", PROJECT];
-
-    let (code, _, err) = bin(&s, "wrong-pat", &[&["plan"][..], &common].concat()).await;
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains("GET /_apis/projects/Payments: ADO did not accept the credentials (HTTP 401)"),
-        "{err}"
-    );
-
-    let (code, _, err) = bin(
-        &s,
-        PAT,
-        &["plan", "--bridge-url", BRIDGE, "--project", "Nope"],
-    )
-    .await;
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains(
-            "ADO answered HTTP 404: TF200016: The following project does not exist: Nope."
-        ),
-        "{err}"
-    );
-
-    let message = "The consumer input 'url' must use https when basic authentication is used.";
-    s.ado.refuse_writes(400, message);
-    let (code, out, err) = bin(&s, PAT, &[&["apply"][..], &common].concat()).await;
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(
-        err.contains(&format!(
-            "applied: 0 created, 0 replaced, 0 deleted; then: POST /_apis/hooks/subscriptions: ADO answered HTTP 400: {message}"
-        )),
-        "{err}"
-    );
-
-    let (code, out, _) = bin(
-        &s,
-        PAT,
-        &[&["plan", "--detailed-exitcode"][..], &common].concat(),
-    )
-    .await;
-    assert_eq!(code, 2, "changes pending: {out}");
-
-    let (code, _, err) = bin(&s, PAT, &["plan", "--bridge-url", BRIDGE]).await;
-    assert_eq!(code, 64, "no project anywhere: {err}");
-    assert!(
-        err.contains("no projects: name them with --project"),
-        "{err}"
-    );
-
-    let (code, _, err) = bin(&s, PAT, &["plan", "--bogus"]).await;
-    assert_eq!(code, 64, "a usage error is not \"changes\" (2): {err}");
-    assert!(err.contains("unexpected argument '--bogus'"), "{err}");
-
-    let (code, _, err) = bin(&s, "", &[&["status"][..], &common].concat()).await;
-    assert_eq!(code, 64, "{err}");
-    assert!(err.contains("AZURE_DEVOPS_PAT is empty"), "{err}");
-}
-
-#[tokio::test]
-async fn a_notification_ado_kept_no_event_for_is_reported_and_fails_the_run() {
-    let s = setup(&shipped_mappings(), BRIDGE).await;
-    let sub = s.ado.seed(json!({"eventType": "git.push",
-        "publisherInputs": {"projectId": PROJECT_ID}, "consumerInputs": consumer_inputs(URL)}));
-    s.ado.seed_failed(&sub, 3, Value::Null);
-    let report = s.ok(status(false, true)).await;
-    assert_eq!(report.exit, 1, "{}", report.output);
-    assert!(
-        report.output.contains(&format!(
-            "redeliver {sub}/3: not delivered: ADO returned no event for this notification"
-        )),
-        "{}",
-        report.output
-    );
-    assert!(report.output.ends_with("redelivered: 0 sent, 1 failed"));
 }
 
 #[tokio::test]
@@ -583,11 +336,11 @@ async fn json_output_carries_the_same_facts() {
     assert_eq!(out["changes"][2]["id"], json!(replace));
     assert_eq!(
         out["changes"][2]["differences"],
-        json!(["publisherInputs.branch: \"refs/heads/dev\" -> \"refs/heads/main\""])
+        json!(["publisherInputs.branch: \"refs/heads/dev\" -> \"\""])
     );
     assert_eq!(
         out["changes"][2]["publisherInputs"],
-        json!({"projectId": PROJECT_ID, "branch": "refs/heads/main"})
+        json!({"projectId": PROJECT_ID})
     );
     assert_eq!(out["changes"][3]["id"], json!(delete));
     assert_eq!(
@@ -614,4 +367,12 @@ async fn json_output_carries_the_same_facts() {
     );
     assert_eq!(out["enabled"], json!([]));
     assert!(out.get("redelivered").is_none());
+}
+
+/// Rules in a file of their own; returns the directory guard and the path.
+fn rules_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, format!("version: 1\nrules:\n{text}")).expect("write rules");
+    (dir, rules)
 }
