@@ -30,6 +30,7 @@ pub const KNOWN_EVENT_TYPES: &[&str] = &[
     "ms.vss-release.deployment-completed-event",
     "ms.vss-pipelines.run-state-changed-event",
     "ms.vss-pipelines.stage-state-changed-event",
+    "ms.vss-pipelines.job-state-changed-event",
     "ms.vss-pipelinechecks-events.approval-pending",
     "ms.vss-pipelinechecks-events.approval-completed",
 ];
