@@ -150,24 +150,6 @@ pub struct Target {
     pub first: u64,
 }
 
-async fn send(http: &reqwest::Client, t: &Target, n: u64) -> String {
-    let sent = http
-        .post(&t.url)
-        .header("authorization", &t.auth)
-        .header("content-type", "application/json")
-        .body(t.bodies.body(t.first + n))
-        .send()
-        .await;
-    match sent {
-        Ok(r) => {
-            let status = r.status().as_u16().to_string();
-            let _ = r.bytes().await;
-            status
-        }
-        Err(_) => "error".into(),
-    }
-}
-
 /// One keep-alive HTTP/1.1 connection of a closed-loop worker: plain
 /// hyper, no pool, so the generator spends as little CPU as it can.
 struct Connection {
@@ -255,17 +237,33 @@ pub async fn closed_loop(target: &Target, n: u64, concurrency: usize) -> LoadRes
 /// Sends `n` deliveries at `rate` per second whatever the answers' speed;
 /// each latency counts from the moment the request was due, so a stall is
 /// not hidden by requests that were never sent (coordinated omission).
-pub async fn open_loop(http: &reqwest::Client, target: &Target, n: u64, rate: f64) -> LoadResult {
+/// Connections are opened up front (`warm`) and reused; a request that
+/// finds none idle opens another, as a real sender would.
+pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadResult {
+    let idle = Arc::new(std::sync::Mutex::new(Vec::new()));
+    for _ in 0..warm {
+        let conn = Connection::open(&target.url).await;
+        idle.lock().expect("pool").push(conn);
+    }
     let cpu = procs::cpu_seconds("self");
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(due.into()).await;
-        let (http, t) = (http.clone(), target.clone());
+        let (t, idle) = (target.clone(), Arc::clone(&idle));
         tasks.spawn(async move {
-            let status = send(&http, &t, i).await;
-            (due.elapsed(), status)
+            let pooled = idle.lock().expect("pool").pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => Connection::open(&t.url).await,
+            };
+            let status = conn.send(&t, i).await;
+            let latency = due.elapsed();
+            if status != "error" {
+                idle.lock().expect("pool").push(conn);
+            }
+            (latency, status)
         });
     }
     let mut hist = histogram();

@@ -75,8 +75,11 @@ async fn main() {
     let ceiling = generator::closed_loop(&trivial, ingest_n, c).await;
     eprintln!("generator vs trivial endpoint: {:.0}/s", ceiling.per_second);
 
-    let temporal = TemporalServer::start(&cli, procs::free_port(), &["bench"]);
-    let temporal_pid = temporal.pid().to_string();
+    // Each run against Temporal gets a fresh dev server: a server that
+    // already holds the workflows of earlier runs is slower, which would
+    // favour whatever runs first.
+    let fresh = || TemporalServer::start(&cli, procs::free_port(), &["bench"]);
+    let temporal = fresh();
     let mut phases = Vec::new();
     let spec = |name, delivery, group_commit, matching, n, rate| Spec {
         name,
@@ -155,7 +158,11 @@ async fn main() {
     let startup_direct = startup(&run, &temporal, "direct", 5).await;
     eprintln!("startup: {startup_durable} {startup_direct}");
 
+    drop(temporal);
+
     // The ceiling Temporal sets: the same starts without the bridge.
+    let temporal = fresh();
+    let temporal_pid = temporal.pid().to_string();
     let client = direct::connect(&temporal.address, "bench").await;
     let rules = RuleSet::from_rules(
         RuleSet::parse_file(
@@ -176,14 +183,17 @@ async fn main() {
         client_load.per_second, client_load.p99_ms
     );
 
+    drop(temporal);
+
     for s in &plan {
+        let temporal = fresh();
+        let temporal_pid = temporal.pid().to_string();
         let tcpu = procs::cpu_seconds(&temporal_pid);
         let mut p = bridge_phase(&mut run, &temporal, s).await;
         let temporal_cpu = procs::cpu_seconds(&temporal_pid) - tcpu;
         p.name = format!("bridge {}", s.name);
         phases.push((p, temporal_cpu));
     }
-    drop(temporal);
 
     let backlog_result = backlog_rss(&mut run, backlog).await;
     let drain_result = drain(&mut run, &cli, drain_n).await;
@@ -202,6 +212,7 @@ async fn main() {
         load: &client_phase.load,
         peak_rss_mib: None,
         bridge_cpu_s: None,
+        temporal_cpu_s: Some(client_temporal_cpu),
         exactly_once: client_phase.exactly_once.as_ref().map(|v| v.exactly_once),
         load_before: &client_phase.load_before,
     }];
@@ -210,15 +221,17 @@ async fn main() {
         load: &ceiling,
         peak_rss_mib: None,
         bridge_cpu_s: None,
+        temporal_cpu_s: None,
         exactly_once: None,
         load_before: &uptime_before,
     });
-    for (p, _) in &phases {
+    for (p, temporal_cpu) in &phases {
         rows.push(report::Row {
             name: &p.name,
             load: &p.load,
             peak_rss_mib: Some(p.peak_rss_mib),
             bridge_cpu_s: Some(p.bridge_cpu_s),
+            temporal_cpu_s: Some(*temporal_cpu),
             exactly_once: p.exactly_once.as_ref().map(|v| v.exactly_once),
             load_before: &p.load_before,
         });

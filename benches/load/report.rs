@@ -38,6 +38,8 @@ pub struct Row<'a> {
     pub peak_rss_mib: Option<f64>,
     /// CPU seconds of the bridge.
     pub bridge_cpu_s: Option<f64>,
+    /// CPU seconds of the Temporal dev server.
+    pub temporal_cpu_s: Option<f64>,
     /// Exactly-once check result, if any.
     pub exactly_once: Option<bool>,
     /// 1-minute load average before the phase.
@@ -50,11 +52,11 @@ pub fn markdown(rows: &[Row<'_>], summary: &[(String, String)], header: &str) ->
     let _ = writeln!(out, "{header}\n");
     let _ = writeln!(
         out,
-        "| run | deliveries | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | peak RSS MiB | bridge CPU s | generator CPU s | statuses | exactly once | load avg before |"
+        "| run | deliveries | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | peak RSS MiB | bridge CPU s | generator CPU s | Temporal CPU s | statuses | exactly once | load avg before |"
     );
     let _ = writeln!(
         out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
     );
     for r in rows {
         let l = r.load;
@@ -66,7 +68,7 @@ pub fn markdown(rows: &[Row<'_>], summary: &[(String, String)], header: &str) ->
         let opt = |v: Option<f64>, p: usize| v.map_or("-".to_owned(), |v| format!("{v:.p$}"));
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {:.1} | {} | {} | {} | {} |",
             r.name,
             l.requests,
             l.per_second,
@@ -77,6 +79,7 @@ pub fn markdown(rows: &[Row<'_>], summary: &[(String, String)], header: &str) ->
             opt(r.peak_rss_mib, 1),
             opt(r.bridge_cpu_s, 1),
             l.generator_cpu_s,
+            opt(r.temporal_cpu_s, 1),
             statuses.join(", "),
             r.exactly_once
                 .map_or("-", |ok| if ok { "yes" } else { "NO" }),
