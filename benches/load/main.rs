@@ -7,7 +7,9 @@
 //! (5000), `BENCH_C` concurrency (32), `BENCH_INGEST_N` (30000),
 //! `BENCH_RATE` for the rate-limited runs (1000/s, `BENCH_RATE_N` 5000),
 //! `BENCH_BACKLOG` (100000), `BENCH_DRAIN` (10000), `TEMPORAL_CLI`
-//! (`temporal`), `BENCH_RESULTS_DIR` (`bench-results/`).
+//! (`temporal`), `BENCH_RESULTS_DIR` (`bench-results/`). `BENCH_ONLY`
+//! runs only the named bridge runs (`durable|direct`) and writes no files;
+//! with `BENCH_PERF=DIR` each is recorded with `perf record`.
 
 #[path = "../support/workload.rs"]
 mod workload;
@@ -149,7 +151,8 @@ async fn main() {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     if !only.is_empty() {
         // Iterating on one phase (with BENCH_PERF, under perf): no files.
-        for s in plan.iter().filter(|s| s.name.contains(&only)) {
+        for s in plan.iter().filter(|s| only.split('|').any(|o| o == s.name)) {
+            let temporal = fresh();
             bridge_phase(&mut run, &temporal, s).await;
         }
         return;
@@ -206,6 +209,7 @@ async fn main() {
         bridge_cpu_s: 0.0,
         exactly_once: Some(client_verified),
         load_before,
+        temporal_calls: n,
     };
     let mut rows = vec![report::Row {
         name: &client_phase.name,

@@ -67,6 +67,8 @@ pub struct Phase {
     pub exactly_once: Option<direct::Verified>,
     /// 1/5/15-minute load average before the phase.
     pub load_before: String,
+    /// Temporal calls the bridge made, retries included.
+    pub temporal_calls: u64,
 }
 
 impl Phase {
@@ -75,7 +77,7 @@ impl Phase {
         json!({
             "name": self.name, "load": self.load, "peakRssMiB": self.peak_rss_mib,
             "bridgeCpuSeconds": self.bridge_cpu_s, "verified": self.exactly_once,
-            "loadAverageBefore": self.load_before,
+            "loadAverageBefore": self.load_before, "temporalCalls": self.temporal_calls,
         })
     }
 }
@@ -146,7 +148,9 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
             .sum();
         exactly_once = Some(direct::verify(&client, &workflow_type, accepted).await);
     }
+    let temporal_calls = bridge.temporal_calls(&run.http).await;
     let phase = Phase {
+        temporal_calls,
         name: name.to_owned(),
         load,
         peak_rss_mib: bridge.peak_rss_mib(),
@@ -155,7 +159,7 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
         load_before,
     };
     eprintln!(
-        "{name}: {:.0}/s p99 {:.2} ms, bridge CPU {:.0} us/delivery, peak RSS {:.1} MiB, {:?}, verified {:?}",
+        "{name}: {:.0}/s p99 {:.2} ms, bridge CPU {:.0} us/delivery, {temporal_calls} Temporal calls, peak RSS {:.1} MiB, {:?}, verified {:?}",
         phase.load.per_second,
         phase.load.p99_ms,
         phase.bridge_cpu_s * 1e6 / n as f64,

@@ -217,6 +217,18 @@ impl Bridge {
         }
     }
 
+    /// Temporal calls the bridge made so far (its own metrics).
+    pub async fn temporal_calls(&self, http: &reqwest::Client) -> u64 {
+        let text = match http.get(format!("{}/metrics", self.base)).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.lines()
+            .filter(|l| l.starts_with("ado_bridge_temporal_call_duration_seconds_count"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
     /// Actions waiting in the spool.
     pub async fn pending(&self, http: &reqwest::Client) -> i64 {
         self.readyz(http).await["spool"]["pending"]
