@@ -3,7 +3,7 @@
 //! capped exponential backoff and jitter, in arrival order per workflow id.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
@@ -31,7 +31,8 @@ pub struct Dispatcher {
     store: Store,
     gateway: Arc<dyn Gateway>,
     settings: SpoolConfig,
-    claims: Mutex<HashSet<i64>>,
+    /// Actions being attempted, with how many hold each.
+    claims: Mutex<HashMap<i64, usize>>,
     wake: Notify,
 }
 
@@ -44,8 +45,13 @@ pub(crate) struct Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if let Ok(mut claims) = self.dispatcher.claims.lock() {
-            claims.remove(&self.seq);
+        if let Ok(mut claims) = self.dispatcher.claims.lock()
+            && let Some(holders) = claims.get_mut(&self.seq)
+        {
+            *holders -= 1;
+            if *holders == 0 {
+                claims.remove(&self.seq);
+            }
         }
     }
 }
@@ -63,7 +69,7 @@ impl Dispatcher {
             store,
             gateway,
             settings,
-            claims: Mutex::new(HashSet::new()),
+            claims: Mutex::new(HashMap::new()),
             wake: Notify::new(),
         })
     }
@@ -80,7 +86,14 @@ impl Dispatcher {
 
     /// Claims an action for one attempt; `None` if someone else has it.
     pub(crate) fn claim(self: &Arc<Self>, seq: i64) -> Option<Claim> {
-        let inserted = self.claims.lock().ok()?.insert(seq);
+        let inserted = {
+            let mut claims = self.claims.lock().ok()?;
+            let free = !claims.contains_key(&seq);
+            if free {
+                claims.insert(seq, 1);
+            }
+            free
+        };
         // Build the claim only after the lock is released: dropping one
         // takes the lock again.
         inserted.then(|| Claim {
@@ -89,8 +102,23 @@ impl Dispatcher {
         })
     }
 
+    /// One more hold on an action already claimed, for an attempt that
+    /// outlives its caller's claim.
+    fn hold(self: &Arc<Self>, seq: i64) -> Claim {
+        if let Ok(mut claims) = self.claims.lock() {
+            *claims.entry(seq).or_insert(0) += 1;
+        }
+        Claim {
+            dispatcher: Arc::clone(self),
+            seq,
+        }
+    }
+
     fn claimed(&self) -> HashSet<i64> {
-        self.claims.lock().map(|c| c.clone()).unwrap_or_default()
+        self.claims
+            .lock()
+            .map(|c| c.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     /// The wait before attempt number `attempts + 1`: doubling from 1 s,
@@ -105,7 +133,38 @@ impl Dispatcher {
 
     /// Attempts one action and records the result. Transient failures are
     /// retried forever; rejections are dead-lettered after `maxAttempts`.
+    ///
+    /// The attempt runs to its end even when the caller stops waiting (the
+    /// fast path's `fastPathWait`): a call dropped half-way may already be
+    /// executing in Temporal, and abandoning it only made the dispatcher
+    /// send it again, a second start for Temporal to process while it is
+    /// the bottleneck.
     pub async fn attempt(
+        self: &Arc<Self>,
+        seq: i64,
+        attempts_so_far: i64,
+        action: &PlannedAction,
+        call: &CallContext,
+        request_key: &str,
+    ) -> Result<ActionResult, TemporalError> {
+        let me = Arc::clone(self);
+        let (action, call, key) = (action.clone(), call.clone(), request_key.to_owned());
+        // Held until the call ends, so the dispatcher does not send the
+        // action again while this attempt is still in flight.
+        let hold = self.hold(seq);
+        let attempt = async move {
+            let result = me
+                .attempt_to_end(seq, attempts_so_far, &action, &call, &key)
+                .await;
+            drop(hold);
+            result
+        };
+        tokio::spawn(attempt.in_current_span())
+            .await
+            .unwrap_or_else(|e| Err(TemporalError::Unavailable(format!("attempt failed: {e}"))))
+    }
+
+    async fn attempt_to_end(
         &self,
         seq: i64,
         attempts_so_far: i64,
@@ -266,8 +325,9 @@ impl Dispatcher {
         if let Some(trace) = &call.trace {
             crate::telemetry::set_parent(&span, trace);
         }
+        // Nothing abandons this call: no need for `attempt`'s own task.
         let _ = self
-            .attempt(row.seq, row.attempts, &action, &call, &row.request_key)
+            .attempt_to_end(row.seq, row.attempts, &action, &call, &row.request_key)
             .instrument(span)
             .await;
     }

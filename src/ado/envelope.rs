@@ -1,5 +1,7 @@
 //! The Web Hooks envelope every ADO delivery shares.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 /// Why a body is not an ADO envelope.
@@ -25,8 +27,10 @@ pub enum EnvelopeError {
 /// [`Envelope::raw`]; typed accessors cover the envelope fields.
 #[derive(Clone, Debug)]
 pub struct Envelope {
-    /// The whole body as JSON.
-    pub raw: Value,
+    /// The whole body as JSON; shared, because rule evaluation runs on its
+    /// own thread and a deep copy of a 5 KB document per delivery is not
+    /// free.
+    pub raw: Arc<Value>,
     /// `id`: the event's unique id (shared by all subscriptions it fans out to).
     pub id: String,
     /// `eventType`, e.g. `git.push`.
@@ -95,7 +99,7 @@ impl Envelope {
             subscription_id: opt_str(obj, "subscriptionId"),
             notification_id,
             created_date: opt_str(obj, "createdDate"),
-            raw,
+            raw: Arc::new(raw),
         })
     }
 

@@ -1,8 +1,19 @@
 //! Conversions between JSON and CEL values, and the variables rules see.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock},
+};
 
-use cel::{Context, Value as Cel};
+use cel::{
+    Context, Env, Value as Cel,
+    common::{
+        types::{
+            CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+        },
+        value::Val,
+    },
+};
 use serde_json::{Map, Number, Value};
 
 /// Converts JSON to CEL. Integers become `int` when they fit (so rules can
@@ -67,24 +78,54 @@ pub struct Variables<'a> {
     pub correlation_id: &'a str,
 }
 
-impl Variables<'_> {
-    /// A CEL context holding these variables and the standard library.
-    pub fn context(&self) -> Context<'static, 'static> {
-        let mut ctx = Context::default();
-        ctx.add_variable_from_value("event", to_cel(self.event));
-        ctx.add_variable_from_value("ado", to_cel(self.ado));
-        let headers: HashMap<String, Cel> = self
+impl<'a> Variables<'a> {
+    /// A CEL context holding these variables and the standard library. The
+    /// variables borrow the JSON they come from: strings and keys are not
+    /// copied.
+    pub fn context(&self) -> Context<'a, 'a> {
+        // `Context::default()` builds the standard library's function table
+        // anew, which cost more than converting a whole delivery; the table
+        // never changes, so every delivery shares one.
+        static STDLIB: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
+        let mut ctx = Context::with_env(Arc::clone(&STDLIB));
+        ctx.add_variable_as_val("event", to_val(self.event));
+        ctx.add_variable_as_val("ado", to_val(self.ado));
+        let headers: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> = self
             .headers
             .iter()
-            .map(|(k, v)| (k.clone(), to_cel(v)))
+            .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val(v)))
             .collect();
-        ctx.add_variable_from_value("headers", Cel::from(headers));
-        ctx.add_variable_from_value("source", Cel::String(Arc::new(self.source.to_owned())));
-        ctx.add_variable_from_value(
+        ctx.add_variable_as_val("headers", Box::new(CelMap::from(headers)));
+        ctx.add_variable_as_val("source", Box::new(CelString::from(self.source)));
+        ctx.add_variable_as_val(
             "correlationId",
-            Cel::String(Arc::new(self.correlation_id.to_owned())),
+            Box::new(CelString::from(self.correlation_id)),
         );
         ctx
+    }
+}
+
+/// Converts JSON straight to the interpreter's values, borrowing strings.
+/// Same result as [`to_cel`], without building a [`Cel`] tree first and
+/// converting (and copying) it again.
+fn to_val(v: &Value) -> Box<dyn Val + '_> {
+    match v {
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Box::new(CelInt::from(i)),
+            (None, Some(u)) => Box::new(CelUInt::from(u)),
+            (None, None) => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Value::String(s) => Box::new(CelString::from(s.as_str())),
+        Value::Array(items) => {
+            Box::new(CelList::from(items.iter().map(to_val).collect::<Vec<_>>()))
+        }
+        Value::Object(obj) => Box::new(CelMap::from(
+            obj.iter()
+                .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val(v)))
+                .collect::<HashMap<_, _>>(),
+        )),
     }
 }
 
@@ -100,6 +141,37 @@ mod tests {
     fn json_round_trips_through_cel() {
         let v = json!({"a": [1, -2, 2.5, "x", true, null], "b": {"c": 18446744073709551615u64}});
         assert_eq!(to_json(&to_cel(&v)).ok(), Some(v));
+    }
+
+    #[test]
+    fn context_variables_are_the_json_they_come_from() {
+        let event = json!({"a": [1, -2, 2.5, "x", true, null], "b": {"c": 18446744073709551615u64, "d": {}}});
+        let ado = json!({"branch": "main", "build": {"id": 42}});
+        let headers = Map::from_iter([("x-h".to_owned(), json!("v"))]);
+        let vars = Variables {
+            event: &event,
+            ado: &ado,
+            headers: &headers,
+            source: "s",
+            correlation_id: "c",
+        };
+        let ctx = vars.context();
+        let eval = |src: &str| {
+            cel::Program::compile(src)
+                .expect("compiles")
+                .execute(&ctx)
+                .map(|v| to_json(&v))
+        };
+        assert_eq!(eval("event"), Ok(Ok(event.clone())));
+        assert_eq!(eval("ado"), Ok(Ok(ado.clone())));
+        assert_eq!(
+            eval("headers['x-h'] + source + correlationId"),
+            Ok(Ok(json!("vsc")))
+        );
+        assert_eq!(
+            eval("ado.build.id == 42 && event.b.c > 1u && event.a[2] == 2.5"),
+            Ok(Ok(json!(true)))
+        );
     }
 
     #[test]

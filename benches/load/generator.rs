@@ -1,0 +1,300 @@
+//! The load generator: distinct deliveries POSTed over loopback, closed
+//! loop at a fixed concurrency or open loop at a fixed rate, latencies in
+//! an HDR histogram. Bodies are spliced from pre-serialized pieces, so
+//! making one costs a memcpy, not a JSON serialization.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use crate::{procs, workload};
+
+/// A delivery body with holes for the per-delivery fields.
+pub struct Bodies {
+    /// Text before each hole, and which field the hole takes.
+    pieces: Vec<(String, Option<Field>)>,
+    /// Bytes of one body.
+    pub size: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Id,
+    Notification,
+    Sha,
+}
+
+const HOLES: [(&str, Field); 3] = [
+    ("\"@@ID@@\"", Field::Id),
+    ("\"@@NOTIFICATION@@\"", Field::Notification),
+    ("\"@@SHA@@\"", Field::Sha),
+];
+
+impl Bodies {
+    /// Pushes to `branch`; delivery `n` gets its own event id, notification
+    /// id and commit.
+    pub fn push(branch: &str) -> Self {
+        let mut p = workload::push(&workload::push_template(), 0, branch);
+        p["id"] = Value::String("@@ID@@".into());
+        p["notificationId"] = Value::String("@@NOTIFICATION@@".into());
+        p["resource"]["refUpdates"][0]["newObjectId"] = Value::String("@@SHA@@".into());
+        p["resource"]["commits"][0]["commitId"] = Value::String("@@SHA@@".into());
+        let mut rest = serde_json::to_string(&p).expect("json");
+        let mut pieces = Vec::new();
+        while let Some((at, marker, field)) = HOLES
+            .iter()
+            .filter_map(|(m, f)| rest.find(m).map(|at| (at, *m, *f)))
+            .min_by_key(|(at, _, _)| *at)
+        {
+            pieces.push((rest[..at].to_owned(), Some(field)));
+            rest = rest[at + marker.len()..].to_owned();
+        }
+        pieces.push((rest, None));
+        assert_eq!(pieces.len(), 5, "four holes");
+        let mut b = Self { pieces, size: 0 };
+        b.size = b.body(0).len();
+        let spliced: Value = serde_json::from_slice(&b.body(3)).expect("spliced body is JSON");
+        assert_eq!(
+            spliced,
+            workload::push(&workload::push_template(), 3, branch)
+        );
+        b
+    }
+
+    /// Body of delivery `n`, identical to `workload::push(.., n, ..)`.
+    pub fn body(&self, n: u64) -> Bytes {
+        let mut out = String::with_capacity(self.size + 64);
+        for (piece, field) in &self.pieces {
+            out.push_str(piece);
+            let _ = match field {
+                Some(Field::Id) => write!(out, "\"be0c4a2e-0000-4000-8000-{n:012}\""),
+                Some(Field::Notification) => write!(out, "{}", 1_000_000 + n),
+                Some(Field::Sha) => write!(out, "\"{:040x}\"", n + 1),
+                None => Ok(()),
+            };
+        }
+        Bytes::from(out)
+    }
+}
+
+/// What one load phase measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadResult {
+    /// Requests sent.
+    pub requests: u64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Requests per second.
+    pub per_second: f64,
+    /// Latency percentiles, milliseconds.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Slowest.
+    pub max_ms: f64,
+    /// Answers by HTTP status (`error` for transport errors).
+    pub statuses: BTreeMap<String, u64>,
+    /// CPU seconds this process (the generator) used meanwhile.
+    pub generator_cpu_s: f64,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds")
+}
+
+fn summarize(
+    hist: &Histogram<u64>,
+    statuses: BTreeMap<String, u64>,
+    elapsed: Duration,
+    cpu: f64,
+) -> LoadResult {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let requests = hist.len();
+    LoadResult {
+        requests,
+        seconds: elapsed.as_secs_f64(),
+        per_second: requests as f64 / elapsed.as_secs_f64(),
+        p50_ms: ms(hist.value_at_quantile(0.50)),
+        p90_ms: ms(hist.value_at_quantile(0.90)),
+        p99_ms: ms(hist.value_at_quantile(0.99)),
+        max_ms: ms(hist.max()),
+        statuses,
+        generator_cpu_s: procs::cpu_seconds("self") - cpu,
+    }
+}
+
+/// Where and what to send.
+#[derive(Clone)]
+pub struct Target {
+    /// Full URL.
+    pub url: String,
+    /// `Authorization` value.
+    pub auth: String,
+    /// Bodies.
+    pub bodies: Arc<Bodies>,
+    /// First delivery number; a phase uses `first..first + n`.
+    pub first: u64,
+}
+
+/// One keep-alive HTTP/1.1 connection of a closed-loop worker: plain
+/// hyper, no pool, so the generator spends as little CPU as it can.
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    uri: hyper::Uri,
+    host: String,
+}
+
+impl Connection {
+    async fn open(url: &str) -> Self {
+        let uri: hyper::Uri = url.parse().expect("url");
+        let host = uri.authority().expect("host:port").to_string();
+        let stream = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect");
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+        Self { sender, uri, host }
+    }
+
+    async fn send(&mut self, t: &Target, n: u64) -> String {
+        let req = hyper::Request::post(self.uri.clone())
+            .header("host", &self.host)
+            .header("authorization", &t.auth)
+            .header("content-type", "application/json")
+            .body(Full::new(t.bodies.body(t.first + n)))
+            .expect("request");
+        if self.sender.ready().await.is_err() {
+            return "error".into();
+        }
+        match self.sender.send_request(req).await {
+            Ok(r) => {
+                let status = r.status().as_u16().to_string();
+                let _ = r.into_body().collect().await;
+                status
+            }
+            Err(_) => "error".into(),
+        }
+    }
+}
+
+/// Sends `n` deliveries with `concurrency` in flight at all times, one
+/// connection per worker (as ADO's senders keep theirs).
+pub async fn closed_loop(target: &Target, n: u64, concurrency: usize) -> LoadResult {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut connections = Vec::new();
+    for _ in 0..concurrency {
+        connections.push(Connection::open(&target.url).await);
+    }
+    let cpu = procs::cpu_seconds("self");
+    let start = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for mut conn in connections {
+        let (t, next) = (target.clone(), Arc::clone(&next));
+        workers.spawn(async move {
+            let mut hist = histogram();
+            let mut statuses = BTreeMap::<String, u64>::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return (hist, statuses);
+                }
+                let began = Instant::now();
+                let status = conn.send(&t, i).await;
+                let _ = hist.record(began.elapsed().as_micros().max(1) as u64);
+                *statuses.entry(status).or_default() += 1;
+            }
+        });
+    }
+    let mut hist = histogram();
+    let mut statuses = BTreeMap::new();
+    while let Some(done) = workers.join_next().await {
+        let (h, s) = done.expect("worker");
+        hist.add(&h).expect("same bounds");
+        for (k, v) in s {
+            *statuses.entry(k).or_default() += v;
+        }
+    }
+    summarize(&hist, statuses, start.elapsed(), cpu)
+}
+
+/// Sends `n` deliveries at `rate` per second whatever the answers' speed;
+/// each latency counts from the moment the request was due, so a stall is
+/// not hidden by requests that were never sent (coordinated omission).
+/// Connections are opened up front (`warm`) and reused; a request that
+/// finds none idle opens another, as a real sender would.
+pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadResult {
+    let idle = Arc::new(std::sync::Mutex::new(Vec::new()));
+    for _ in 0..warm {
+        let conn = Connection::open(&target.url).await;
+        idle.lock().expect("pool").push(conn);
+    }
+    let cpu = procs::cpu_seconds("self");
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let (t, idle) = (target.clone(), Arc::clone(&idle));
+        tasks.spawn(async move {
+            let pooled = idle.lock().expect("pool").pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => Connection::open(&t.url).await,
+            };
+            let status = conn.send(&t, i).await;
+            let latency = due.elapsed();
+            if status != "error" {
+                idle.lock().expect("pool").push(conn);
+            }
+            (latency, status)
+        });
+    }
+    let mut hist = histogram();
+    let mut statuses = BTreeMap::<String, u64>::new();
+    while let Some(done) = tasks.join_next().await {
+        let (latency, status) = done.expect("request task");
+        let _ = hist.record(latency.as_micros().max(1) as u64);
+        *statuses.entry(status).or_default() += 1;
+    }
+    summarize(&hist, statuses, start.elapsed(), cpu)
+}
+
+/// A trivial endpoint (reads the body, answers 200) on a one-thread
+/// runtime of its own: the generator's ceiling on this machine.
+pub fn trivial_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let app = axum::Router::new().route(
+                "/",
+                axum::routing::post(|body: Bytes| async move { body.len().to_string() }),
+            );
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    format!("http://{addr}/")
+}

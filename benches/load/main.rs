@@ -1,0 +1,328 @@
+//! The load benchmark: the release binary against a real Temporal dev
+//! server, next to a direct `temporalio-client` start loop, in one run.
+//! `scripts/bench` runs it (`cargo bench --bench load`); see README
+//! "Benchmarks" for what each row means.
+//!
+//! Settings (environment): `BENCH_N` deliveries per throughput run
+//! (5000), `BENCH_C` concurrency (32), `BENCH_INGEST_N` (30000),
+//! `BENCH_RATE` for the rate-limited runs (1000/s, `BENCH_RATE_N` 5000),
+//! `BENCH_BACKLOG` (100000), `BENCH_DRAIN` (10000), `TEMPORAL_CLI`
+//! (`temporal`), `BENCH_RESULTS_DIR` (`bench-results/`). `BENCH_ONLY`
+//! runs only the named bridge runs (`durable|direct`) and writes no files;
+//! with `BENCH_PERF=DIR` each is recorded with `perf record`.
+
+#[path = "../support/workload.rs"]
+mod workload;
+
+mod direct;
+mod generator;
+mod phases;
+mod procs;
+mod report;
+
+use std::{path::Path, sync::Arc, time::Instant};
+
+use ado_temporal_bridge::mapping::RuleSet;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde_json::json;
+
+use generator::{Bodies, Target};
+use phases::{Phase, Run, Spec, backlog_rss, bridge_phase, drain, startup};
+use procs::TemporalServer;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = std::env::var("TEMPORAL_CLI").unwrap_or_else(|_| "temporal".into());
+    let n = env_u64("BENCH_N", 5_000);
+    let c = env_u64("BENCH_C", 32) as usize;
+    let ingest_n = env_u64("BENCH_INGEST_N", 30_000);
+    let rate = env_u64("BENCH_RATE", 1_000) as f64;
+    let rate_n = env_u64("BENCH_RATE_N", 5_000);
+    let backlog = env_u64("BENCH_BACKLOG", 100_000);
+    let drain_n = env_u64("BENCH_DRAIN", 10_000);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()
+        .expect("http client");
+    let mut run = Run {
+        http,
+        auth: format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", procs::USER, procs::PASSWORD))
+        ),
+        main: Arc::new(Bodies::push("main")),
+        other: Arc::new(Bodies::push("feature/benchmark")),
+        rules_dir: tempfile::tempdir().expect("tempdir"),
+        c,
+        next: 0,
+    };
+    let started = Instant::now();
+    let uptime_before = procs::loadavg();
+    eprintln!("load average {uptime_before}; body {} bytes", run.main.size);
+
+    // The generator's own ceiling: a trivial endpoint, same bodies.
+    let trivial = Target {
+        url: generator::trivial_server(),
+        auth: run.auth.clone(),
+        bodies: Arc::clone(&run.other),
+        first: 0,
+    };
+    let ceiling = generator::closed_loop(&trivial, ingest_n, c).await;
+    eprintln!("generator vs trivial endpoint: {:.0}/s", ceiling.per_second);
+
+    // Each run against Temporal gets a fresh dev server: a server that
+    // already holds the workflows of earlier runs is slower, which would
+    // favour whatever runs first.
+    let fresh = || TemporalServer::start(&cli, procs::free_port(), &["bench"]);
+    let temporal = fresh();
+    let mut phases = Vec::new();
+    let spec = |name, delivery, group_commit, matching, n, rate| Spec {
+        name,
+        delivery,
+        group_commit,
+        matching,
+        n,
+        rate,
+        fast_path_wait: "300ms",
+    };
+    let plan = [
+        spec("durable", "durable", true, true, n, None),
+        spec("direct", "direct", true, true, n, None),
+        spec("durable, one fsync each", "durable", false, true, n, None),
+        spec(
+            "ingest only (durable)",
+            "durable",
+            true,
+            false,
+            ingest_n,
+            None,
+        ),
+        spec(
+            "ingest only, one fsync each",
+            "durable",
+            false,
+            false,
+            ingest_n,
+            None,
+        ),
+        spec(
+            "ingest only (direct)",
+            "direct",
+            true,
+            false,
+            ingest_n,
+            None,
+        ),
+        spec(
+            "durable at a fixed rate",
+            "durable",
+            true,
+            true,
+            rate_n,
+            Some(rate),
+        ),
+        Spec {
+            fast_path_wait: "0s",
+            ..spec(
+                "durable at a fixed rate, fastPathWait 0",
+                "durable",
+                true,
+                true,
+                rate_n,
+                Some(rate),
+            )
+        },
+        spec(
+            "ingest only (durable) at a fixed rate",
+            "durable",
+            true,
+            false,
+            rate_n,
+            Some(rate),
+        ),
+    ];
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if !only.is_empty() {
+        // Iterating on one phase (with BENCH_PERF, under perf): no files.
+        for s in plan.iter().filter(|s| only.split('|').any(|o| o == s.name)) {
+            let temporal = fresh();
+            bridge_phase(&mut run, &temporal, s).await;
+        }
+        return;
+    }
+    let startup_durable = startup(&run, &temporal, "durable", 5).await;
+    let startup_direct = startup(&run, &temporal, "direct", 5).await;
+    eprintln!("startup: {startup_durable} {startup_direct}");
+
+    drop(temporal);
+
+    // The ceiling Temporal sets: the same starts without the bridge.
+    let temporal = fresh();
+    let temporal_pid = temporal.pid().to_string();
+    let client = direct::connect(&temporal.address, "bench").await;
+    let rules = RuleSet::from_rules(
+        RuleSet::parse_file(
+            Path::new("bench.yaml"),
+            &workload::rules_yaml(1, "BenchClient"),
+        )
+        .expect("rules"),
+    );
+    let (first, load_before) = (run.next, procs::loadavg());
+    run.next += n;
+    let tcpu = procs::cpu_seconds(&temporal_pid);
+    let client_load =
+        direct::start_loop(&client, &rules, &run.main, first, n, c, "BenchClient").await;
+    let client_temporal_cpu = procs::cpu_seconds(&temporal_pid) - tcpu;
+    let client_verified = direct::verify(&client, "BenchClient", n).await;
+    eprintln!(
+        "direct client: {:.0}/s p99 {:.2} ms {client_verified:?}",
+        client_load.per_second, client_load.p99_ms
+    );
+
+    drop(temporal);
+
+    for s in &plan {
+        let temporal = fresh();
+        let temporal_pid = temporal.pid().to_string();
+        let tcpu = procs::cpu_seconds(&temporal_pid);
+        let mut p = bridge_phase(&mut run, &temporal, s).await;
+        let temporal_cpu = procs::cpu_seconds(&temporal_pid) - tcpu;
+        p.name = format!("bridge {}", s.name);
+        phases.push((p, temporal_cpu));
+    }
+
+    let backlog_result = backlog_rss(&mut run, backlog).await;
+    let drain_result = drain(&mut run, &cli, drain_n).await;
+    let uptime_after = procs::loadavg();
+
+    let client_phase = Phase {
+        name: "direct temporalio-client (ceiling)".into(),
+        load: client_load,
+        peak_rss_mib: 0.0,
+        bridge_cpu_s: 0.0,
+        exactly_once: Some(client_verified),
+        load_before,
+        temporal_calls: n,
+    };
+    let mut rows = vec![report::Row {
+        name: &client_phase.name,
+        load: &client_phase.load,
+        peak_rss_mib: None,
+        bridge_cpu_s: None,
+        temporal_cpu_s: Some(client_temporal_cpu),
+        exactly_once: client_phase.exactly_once.as_ref().map(|v| v.exactly_once),
+        load_before: &client_phase.load_before,
+    }];
+    rows.push(report::Row {
+        name: "generator vs trivial endpoint",
+        load: &ceiling,
+        peak_rss_mib: None,
+        bridge_cpu_s: None,
+        temporal_cpu_s: None,
+        exactly_once: None,
+        load_before: &uptime_before,
+    });
+    for (p, temporal_cpu) in &phases {
+        rows.push(report::Row {
+            name: &p.name,
+            load: &p.load,
+            peak_rss_mib: Some(p.peak_rss_mib),
+            bridge_cpu_s: Some(p.bridge_cpu_s),
+            temporal_cpu_s: Some(*temporal_cpu),
+            exactly_once: p.exactly_once.as_ref().map(|v| v.exactly_once),
+            load_before: &p.load_before,
+        });
+    }
+    let durable_ratio = phases[0].0.load.per_second / client_phase.load.per_second;
+    let steps = backlog_result["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let rss_at = |i: usize| {
+        steps
+            .get(i)
+            .and_then(|s| s["rssMiB"].as_f64())
+            .unwrap_or(0.0)
+    };
+    let summary = vec![
+        (
+            "durable / direct client throughput".into(),
+            format!("{durable_ratio:.2}x"),
+        ),
+        (
+            "startup to ready, durable (median / max of 5)".into(),
+            format!(
+                "{:.0} / {:.0} ms",
+                startup_durable["medianMs"].as_f64().unwrap_or(0.0),
+                startup_durable["maxMs"].as_f64().unwrap_or(0.0)
+            ),
+        ),
+        (
+            "startup to ready, direct (median / max of 5)".into(),
+            format!(
+                "{:.0} / {:.0} ms",
+                startup_direct["medianMs"].as_f64().unwrap_or(0.0),
+                startup_direct["maxMs"].as_f64().unwrap_or(0.0)
+            ),
+        ),
+        (
+            "idle RSS after start".into(),
+            format!("{} MiB", startup_durable["idleRssMiB"]),
+        ),
+        (
+            format!("RSS with 0 / {backlog} queued deliveries (Temporal down)"),
+            format!(
+                "{:.1} / {:.1} MiB (peak {:.1})",
+                rss_at(0),
+                rss_at(steps.len().saturating_sub(1)),
+                backlog_result["peakRssMiB"].as_f64().unwrap_or(0.0)
+            ),
+        ),
+        (
+            format!("drain of {drain_n} queued while Temporal was down"),
+            format!(
+                "{:.0} deliveries/s ({:.1} s, after {:.1} s to reconnect), exactly once: {}",
+                drain_result["perSecond"].as_f64().unwrap_or(0.0),
+                drain_result["drainSeconds"].as_f64().unwrap_or(0.0),
+                drain_result["reconnectSeconds"].as_f64().unwrap_or(0.0),
+                drain_result["verified"]["exactly_once"]
+            ),
+        ),
+        (
+            "load average before / after the run".into(),
+            format!("{uptime_before} / {uptime_after}"),
+        ),
+    ];
+    let machine = report::machine();
+    let header = format!(
+        "Load benchmark, {} cores ({}), {} GiB; N = {n}, concurrency {c}; body {} bytes; {:.0} s in all",
+        machine["cpus"],
+        machine["cpuModel"].as_str().unwrap_or(""),
+        machine["memoryGiB"],
+        run.main.size,
+        started.elapsed().as_secs_f64()
+    );
+    let md = report::markdown(&rows, &summary, &header);
+    let result = json!({
+        "machine": machine, "settings": {"n": n, "concurrency": c, "ingestN": ingest_n, "rate": rate,
+            "rateN": rate_n, "backlog": backlog, "drain": drain_n, "bodyBytes": run.main.size},
+        "loadAverage": {"before": uptime_before, "after": uptime_after},
+        "generatorCeiling": ceiling,
+        "directClient": client_phase.json(),
+        "directClientTemporalCpuSeconds": client_temporal_cpu,
+        "bridge": phases.iter().map(|(p, t)| { let mut j = p.json(); j["temporalCpuSeconds"] = json!(t); j }).collect::<Vec<_>>(),
+        "durableOverClient": durable_ratio,
+        "startup": [startup_durable, startup_direct],
+        "backlog": backlog_result,
+        "drain": drain_result,
+    });
+    let dir = report::write(&result, &md);
+    println!("{md}\nwritten to {}", dir.display());
+}

@@ -1,0 +1,303 @@
+//! The processes a load run starts: Temporal dev servers and bridges, each
+//! killed when dropped, and what `/proc` says about them (RSS, CPU time).
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds a process has used (`/proc/PID/stat`), or
+/// `self` for this process.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces).
+    let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The 1-minute load average.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn wait_for_port(address: &str, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if std::net::TcpStream::connect(address).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A `temporal server start-dev` of this run's own (in-memory).
+pub struct TemporalServer {
+    /// `host:port` of the frontend.
+    pub address: String,
+    child: Child,
+}
+
+impl TemporalServer {
+    /// Starts a dev server on `port` with `namespaces` registered, and waits
+    /// until it listens.
+    pub fn start(cli: &str, port: u16, namespaces: &[&str]) -> Self {
+        let mut cmd = Command::new(cli);
+        cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .args(["--http-port", &free_port().to_string()])
+            .args(["--metrics-port", &free_port().to_string()])
+            .args(["--log-level", "error"]);
+        for ns in namespaces {
+            cmd.args(["--namespace", ns]);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the temporal CLI (scripts/ensure-temporal)");
+        let address = format!("127.0.0.1:{port}");
+        assert!(
+            wait_for_port(&address, Duration::from_secs(60)),
+            "Temporal dev server did not listen on {address}"
+        );
+        Self { address, child }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for TemporalServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How a bridge is configured for one phase.
+pub struct BridgeSetup<'a> {
+    /// Temporal frontend.
+    pub temporal: &'a str,
+    /// Namespace.
+    pub namespace: &'a str,
+    /// `durable` or `direct`.
+    pub delivery: &'a str,
+    /// `spool.groupCommit`.
+    pub group_commit: bool,
+    /// The rule file.
+    pub rules: &'a Path,
+    /// `spool.fastPathWait`.
+    pub fast_path_wait: &'a str,
+}
+
+/// A bridge process (the release binary) on a free port.
+pub struct Bridge {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    child: Child,
+    /// How long from spawn to the first `/readyz` 200.
+    pub startup: Duration,
+    _dir: tempfile::TempDir,
+}
+
+/// Basic credentials of the benchmark source.
+pub const USER: &str = "ado-hooks";
+/// Password of the benchmark source.
+pub const PASSWORD: &str = "a-long-random-benchmark-password";
+
+impl Bridge {
+    /// Writes a config for `setup`, starts the bridge and waits for
+    /// `/readyz` (durable mode is ready without Temporal).
+    pub async fn start(setup: &BridgeSetup<'_>, http: &reqwest::Client) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let config = dir.path().join("bridge.yaml");
+        let text = format!(
+            "listen: 127.0.0.1:{port}\n\
+             temporal: {{address: '{temporal}', namespace: {ns}, callTimeout: 5s}}\n\
+             mappings: ['{rules}']\n\
+             dataDir: '{data}'\n\
+             delivery: {delivery}\n\
+             spool: {{groupCommit: {gc}, fastPathWait: {fpw}}}\n\
+             log: {{format: json, level: info}}\n\
+             sources:\n  - name: bench\n    auth:\n      basic: {{username: {USER}, password: {PASSWORD}}}\n",
+            temporal = setup.temporal,
+            ns = setup.namespace,
+            rules = setup.rules.display(),
+            data = dir.path().join("data").display(),
+            delivery = setup.delivery,
+            gc = setup.group_commit,
+            fpw = setup.fast_path_wait,
+        );
+        std::fs::write(&config, text).expect("write config");
+        let started = Instant::now();
+        let child = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the bridge");
+        let base = format!("http://127.0.0.1:{port}");
+        let ready = format!("{base}/readyz");
+        loop {
+            if let Ok(r) = http.get(&ready).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "bridge not ready within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Self {
+            base,
+            child,
+            startup: started.elapsed(),
+            _dir: dir,
+        }
+    }
+
+    /// The bridge's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size now, MiB.
+    pub fn rss_mib(&self) -> f64 {
+        status_kib(self.pid(), "VmRSS") as f64 / 1024.0
+    }
+
+    /// Peak resident set size, MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        status_kib(self.pid(), "VmHWM") as f64 / 1024.0
+    }
+
+    /// CPU seconds used so far.
+    pub fn cpu(&self) -> f64 {
+        cpu_seconds(&self.pid().to_string())
+    }
+
+    /// `/readyz` as JSON.
+    pub async fn readyz(&self, http: &reqwest::Client) -> serde_json::Value {
+        match http.get(format!("{}/readyz", self.base)).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        }
+    }
+
+    /// Temporal calls the bridge made so far (its own metrics).
+    pub async fn temporal_calls(&self, http: &reqwest::Client) -> u64 {
+        let text = match http.get(format!("{}/metrics", self.base)).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.lines()
+            .filter(|l| l.starts_with("ado_bridge_temporal_call_duration_seconds_count"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    /// Actions waiting in the spool.
+    pub async fn pending(&self, http: &reqwest::Client) -> i64 {
+        self.readyz(http).await["spool"]["pending"]
+            .as_i64()
+            .unwrap_or(-1)
+    }
+
+    /// Waits until the spool is empty; returns how long that took.
+    pub async fn drained(&self, http: &reqwest::Client, timeout: Duration) -> Duration {
+        let start = Instant::now();
+        while self.pending(http).await != 0 {
+            assert!(
+                start.elapsed() < timeout,
+                "spool not drained in {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The release binary cargo built for this benchmark.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ado-temporal-bridge"))
+}
+
+/// `perf record` of one process while a phase runs, when `BENCH_PERF`
+/// names a directory (`perf report -i DIR/<phase>.perf.data`).
+pub struct Profiler(Option<Child>);
+
+impl Profiler {
+    /// Starts recording `pid` (call graphs from DWARF: release builds have
+    /// no frame pointers).
+    pub fn start(pid: u32, phase: &str) -> Self {
+        let Some(dir) = std::env::var_os("BENCH_PERF") else {
+            return Self(None);
+        };
+        let file = Path::new(&dir).join(format!(
+            "{}.perf.data",
+            phase.replace([' ', ',', '(', ')'], "_")
+        ));
+        let child = Command::new("perf")
+            .args(["record", "-F", "499", "--call-graph", "dwarf,16384", "-o"])
+            .arg(file)
+            .args(["-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
+        std::thread::sleep(Duration::from_millis(300));
+        Self(child)
+    }
+}
+
+impl Drop for Profiler {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            // perf writes its file on SIGINT.
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
