@@ -34,7 +34,15 @@ pub struct Dispatcher {
     /// Actions being attempted, with how many hold each.
     claims: Mutex<HashMap<i64, usize>>,
     wake: Notify,
+    /// Attempts allowed to outlive their caller (see [`Dispatcher::attempt`]).
+    detached: Arc<Semaphore>,
 }
+
+/// Most attempts that may run on after the fast path stopped waiting.
+/// Past that (Temporal far slower than deliveries arrive) an attempt is
+/// abandoned with its caller as before, so memory stays bounded; the
+/// dispatcher sends it again later with the same request id.
+const MAX_DETACHED_ATTEMPTS: usize = 256;
 
 /// Marks an action as being attempted; released on drop, also when the
 /// attempt is abandoned mid-call.
@@ -71,6 +79,7 @@ impl Dispatcher {
             settings,
             claims: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            detached: Arc::new(Semaphore::new(MAX_DETACHED_ATTEMPTS)),
         })
     }
 
@@ -138,7 +147,7 @@ impl Dispatcher {
     /// fast path's `fastPathWait`): a call dropped half-way may already be
     /// executing in Temporal, and abandoning it only made the dispatcher
     /// send it again, a second start for Temporal to process while it is
-    /// the bottleneck.
+    /// the bottleneck. At most [`MAX_DETACHED_ATTEMPTS`] do so at a time.
     pub async fn attempt(
         self: &Arc<Self>,
         seq: i64,
@@ -147,6 +156,11 @@ impl Dispatcher {
         call: &CallContext,
         request_key: &str,
     ) -> Result<ActionResult, TemporalError> {
+        let Ok(permit) = Arc::clone(&self.detached).try_acquire_owned() else {
+            return self
+                .attempt_to_end(seq, attempts_so_far, action, call, request_key)
+                .await;
+        };
         let me = Arc::clone(self);
         let (action, call, key) = (action.clone(), call.clone(), request_key.to_owned());
         // Held until the call ends, so the dispatcher does not send the
@@ -157,6 +171,7 @@ impl Dispatcher {
                 .attempt_to_end(seq, attempts_so_far, &action, &call, &key)
                 .await;
             drop(hold);
+            drop(permit);
             result
         };
         tokio::spawn(attempt.in_current_span())
