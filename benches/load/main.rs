@@ -272,10 +272,15 @@ async fn main() {
                 startup_direct["maxMs"].as_f64().unwrap_or(0.0)
             ),
         ),
-        (
-            "idle RSS after start".into(),
-            format!("{} MiB", startup_durable["idleRssMiB"]),
-        ),
+        ("idle RSS after start (5 starts)".into(), {
+            let idle: Vec<f64> = startup_durable["idleRssMiB"]
+                .as_array()
+                .map(|v| v.iter().filter_map(serde_json::Value::as_f64).collect())
+                .unwrap_or_default();
+            let lo = idle.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = idle.iter().copied().fold(0.0, f64::max);
+            format!("{lo:.1}-{hi:.1} MiB")
+        }),
         (
             format!("RSS with 0 / {backlog} queued deliveries (Temporal down)"),
             format!(
