@@ -86,21 +86,12 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> 
 /// `GET /admin/deliveries/{id}`: the answer given and every action's state.
 pub async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
     match state.bridge.store.show(id).await {
-        Ok(Some((rec, actions))) => {
-            let mut detail = crate::store::detail(id, &rec, &actions);
-            // The Temporal Web UI link of each workflow (with `temporal.uiUrl`).
-            if let Some(list) = detail["actions"].as_array_mut() {
-                for (value, row) in list.iter_mut().zip(&actions) {
-                    if let Some(link) = state
-                        .gateway
-                        .workflow_link(&row.workflow_id, row.run_id.as_deref())
-                    {
-                        value["link"] = json!(link);
-                    }
-                }
-            }
-            Json(detail).into_response()
-        }
+        Ok(Some((rec, actions))) => Json(crate::store::detail(id, &rec, &actions, |row| {
+            state
+                .gateway
+                .workflow_link(&row.workflow_id, row.run_id.as_deref())
+        }))
+        .into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": "no such delivery"})),

@@ -233,21 +233,17 @@ pub async fn deliveries(config_path: &Path, command: DeliveriesCommand) -> anyho
                 .show(id)
                 .await?
                 .with_context(|| format!("no delivery {id}"))?;
-            let mut detail = crate::store::detail(id, &rec, &actions);
+            let ui = &config.temporal;
+            let mut detail = crate::store::detail(id, &rec, &actions, |row| {
+                let base = ui.ui_url.as_deref()?;
+                Some(crate::temporal::web_ui_link(
+                    base,
+                    &ui.namespace,
+                    &row.workflow_id,
+                    row.run_id.as_deref(),
+                ))
+            });
             detail["received"] = Value::String(format_ms(rec.received_at_ms));
-            if let (Some(base), Some(list)) = (
-                config.temporal.ui_url.as_deref(),
-                detail["actions"].as_array_mut(),
-            ) {
-                for (value, row) in list.iter_mut().zip(&actions) {
-                    value["link"] = Value::String(crate::temporal::web_ui_link(
-                        base,
-                        &config.temporal.namespace,
-                        &row.workflow_id,
-                        row.run_id.as_deref(),
-                    ));
-                }
-            }
             if json {
                 return Ok(serde_json::to_string_pretty(&detail)?);
             }

@@ -829,7 +829,23 @@ impl Store {
 }
 
 /// A delivery with its actions as JSON (admin API and `deliveries show`).
-pub fn detail(id: i64, rec: &DeliveryRecord, actions: &[ActionRow]) -> serde_json::Value {
+/// `link` gives an action's Temporal Web UI link, when there is one.
+pub fn detail(
+    id: i64,
+    rec: &DeliveryRecord,
+    actions: &[ActionRow],
+    link: impl Fn(&ActionRow) -> Option<String>,
+) -> serde_json::Value {
+    let actions: Vec<serde_json::Value> = actions
+        .iter()
+        .map(|row| {
+            let mut value = serde_json::to_value(row).unwrap_or_default();
+            if let Some(link) = link(row) {
+                value["link"] = serde_json::Value::String(link);
+            }
+            value
+        })
+        .collect();
     serde_json::json!({
         "id": id,
         "receivedAtMs": rec.received_at_ms,
