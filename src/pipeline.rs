@@ -401,28 +401,18 @@ impl Bridge {
             // Spooled actions continue this delivery's trace when they go.
             trace,
         };
-        let record = DeliveryRecord {
-            event_id: envelope.id.clone(),
-            notification_key: envelope.notification_key(),
-            correlation_id,
-            source: delivery.source,
-            event_type: envelope.event_type.clone(),
-            status: 0,
-            outcome: String::new(),
-            response: String::new(),
-            received_at_ms: unix_ms(received),
-            reason_code: String::new(),
-            remembered: true,
-        };
         if evaluation.actions.is_empty() {
             return self
-                .finish_without_actions(report, &evaluation, record, entry)
+                .finish_without_actions(report, &evaluation, entry)
                 .await;
         }
         let ans = match self.mode {
-            DeliveryMode::Direct => self.deliver_direct(report, &evaluation, call, record).await,
+            DeliveryMode::Direct => {
+                self.deliver_direct(report, &evaluation, call, entry.clone())
+                    .await
+            }
             DeliveryMode::Durable => {
-                self.deliver_durable(report, &evaluation, call, record)
+                self.deliver_durable(report, &evaluation, call, entry.clone())
                     .await
             }
         };
@@ -561,7 +551,6 @@ impl Bridge {
         &self,
         mut report: Report,
         evaluation: &Evaluation,
-        record: DeliveryRecord,
         entry: Entry,
     ) -> Answer {
         if evaluation.has_errors() {
@@ -577,12 +566,12 @@ impl Bridge {
             self.metrics
                 .ignored
                 .get_or_create(&crate::metrics::Metrics::delivery(
-                    &record.source,
-                    &record.event_type,
+                    &entry.source,
+                    &entry.event_type,
                 ))
                 .inc();
         }
-        self.remember(record, answer(200, report)).await
+        self.remember(entry, answer(200, report)).await
     }
 
     async fn deliver_direct(
@@ -590,7 +579,7 @@ impl Bridge {
         mut report: Report,
         evaluation: &Evaluation,
         call: CallContext,
-        record: DeliveryRecord,
+        entry: Entry,
     ) -> Answer {
         let mut transient = false;
         let mut rejected = false;
@@ -647,16 +636,16 @@ impl Bridge {
         } else {
             (Outcome::Accepted, None)
         };
-        self.remember(record, answer(200, report)).await
+        self.remember(entry, answer(200, report)).await
     }
 
     /// Records a final answer for redelivery detection and the delivery log.
-    async fn remember(&self, mut record: DeliveryRecord, ans: Answer) -> Answer {
-        record.status = ans.status;
-        record.outcome = outcome_name(ans.report.outcome);
-        record.response = serde_json::to_string(&ans.report).unwrap_or_default();
-        record.reason_code = crate::delivery_log::reason_code(&ans).to_owned();
-        if let Err(e) = self.store.admit(record, vec![], None, 0).await {
+    async fn remember(&self, entry: Entry, ans: Answer) -> Answer {
+        if let Err(e) = self
+            .store
+            .admit(entry.record(&ans, true), vec![], None, 0)
+            .await
+        {
             // Temporal has the effect (if any); a redelivery repeats the same
             // requests harmlessly. Only its `duplicate` label is lost.
             tracing::warn!(error = %e, "could not record the delivery");
@@ -669,7 +658,7 @@ impl Bridge {
         mut report: Report,
         evaluation: &Evaluation,
         call: CallContext,
-        mut record: DeliveryRecord,
+        entry: Entry,
     ) -> Answer {
         let settings = self.dispatcher.settings();
         let call_json = serde_json::to_string(&call).unwrap_or_default();
@@ -691,9 +680,7 @@ impl Bridge {
             .map(ActionReport::planned)
             .collect();
         report.outcome = Outcome::Queued;
-        record.status = 202;
-        record.outcome = outcome_name(Outcome::Queued);
-        record.response = serde_json::to_string(&report).unwrap_or_default();
+        let record = entry.record(&answer(202, report.clone()), true);
         // The dispatcher leaves fresh actions to the fast path until then.
         let hold = SystemTime::now() + settings.fast_path_wait + std::time::Duration::from_secs(2);
         let admitted = self
