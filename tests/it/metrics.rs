@@ -1,15 +1,7 @@
 //! `/metrics` changes by exactly the expected amounts after a known
 //! sequence of deliveries.
 
-use crate::support::{PASSWORD, TestApp, fixture};
-
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+use crate::support::{PASSWORD, TestApp, fixture, metric_value as value};
 
 #[tokio::test]
 async fn counters_move_by_exactly_what_happened() {
@@ -47,15 +39,7 @@ async fn counters_move_by_exactly_what_happened() {
         400
     );
 
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     let push_labels = r#"{source="fabrikam",event_type="git.push"}"#;
     assert_eq!(
         value(

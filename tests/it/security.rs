@@ -274,21 +274,12 @@ async fn rotating_a_password_file_under_load_fails_no_delivery() {
     assert_eq!(status, 401, "the retired password no longer works");
     // Both rewrites were picked up and counted (the counter is process-wide,
     // so other tests may add to it).
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let reloads: u64 = metrics
-        .lines()
-        .find(|l| l.starts_with("ado_bridge_config_reloads_total{file=\"secret\",result=\"ok\"}"))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no secret reload counted:\n{metrics}"));
-    assert!(reloads >= 2, "{reloads}");
+    let metrics = app.metrics().await;
+    let reloads = crate::support::metric_value(
+        &metrics,
+        r#"ado_bridge_config_reloads_total{file="secret",result="ok"}"#,
+    );
+    assert!(reloads >= 2.0, "{reloads}\n{metrics}");
 }
 
 #[tokio::test]

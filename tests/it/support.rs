@@ -294,6 +294,30 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+}
+
+/// The value of one series (name and labels exactly) in Prometheus text;
+/// 0 when absent.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Admin token the test configs may use.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
