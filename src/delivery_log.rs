@@ -3,10 +3,11 @@
 //! full answer (rule decisions, actions). Answers the operator's question
 //! "why didn't my workflow start?" from nothing but a correlation id.
 //!
-//! Deliveries that change state (accepted, queued, ignored) are also the
-//! redelivery memory. Entries kept only for the log (refusals, duplicates,
-//! rule errors, 503s) are written after answering and never make a later
-//! delivery a duplicate.
+//! Deliveries that acted (accepted, queued) are also the redelivery
+//! memory. Entries kept only for the log (ignored deliveries, refusals,
+//! duplicates, rule errors, 503s) are written after answering and never
+//! make a later delivery a duplicate: once the rules change, ADO's
+//! redelivery of an event that did nothing is evaluated again.
 
 use std::{
     sync::Mutex,
@@ -174,13 +175,18 @@ impl DeliveryLog {
         }
     }
 
+    /// Records a delivery no rule matched, without waiting for the disk:
+    /// the answer promises nothing a crash could break (a redelivery is
+    /// simply evaluated again). Only a writer far behind makes it wait.
+    pub async fn ignored(&self, entry: Entry, ans: &Answer) {
+        self.store.log_when_room(entry.record(ans, false)).await;
+    }
+
     fn write(&self, record: DeliveryRecord) {
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.admit(record, vec![], None, 0).await {
-                tracing::warn!(error = %e, "could not write the delivery log");
-            }
-        });
+        if let Err(record) = self.store.log(record) {
+            let store = self.store.clone();
+            tokio::spawn(async move { store.log_when_room(*record).await });
+        }
     }
 }
 

@@ -36,3 +36,4 @@ pub mod temporal;
 pub mod tls;
 pub mod tools;
 pub mod verify;
+pub mod workers;

@@ -180,6 +180,8 @@ pub struct Bridge {
     pub dispatcher: Arc<Dispatcher>,
     /// Longest rule evaluation.
     pub rule_timeout: std::time::Duration,
+    /// Threads rule evaluations run on.
+    pub evaluators: crate::workers::Workers,
     /// Metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Log-only entries (refusals, duplicates, rule errors).
@@ -349,7 +351,10 @@ impl Bridge {
                 Some("this source may not deliver events of this organization or project".into());
             return self.log_only(entry, answer(403, report));
         }
-        if !delivery.dry_run {
+        // Direct mode sends before it records, so it asks first; durable
+        // mode's admission finds earlier deliveries in the same step that
+        // records this one.
+        if !delivery.dry_run && self.mode == DeliveryMode::Direct {
             match self
                 .store
                 .find(
@@ -445,24 +450,22 @@ impl Bridge {
         let headers = delivery.headers.clone();
         let source = delivery.source.clone();
         let correlation = correlation_id.to_owned();
-        // A thread of its own, not the blocking pool: an evaluation that
-        // overruns is abandoned (CEL cannot be interrupted) and must not
-        // hold up anything else, shutdown included.
+        // Not the blocking pool: an evaluation that overruns is abandoned
+        // (CEL cannot be interrupted) and must not hold up anything else,
+        // shutdown included (see `workers`).
         let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::debug_span!("delivery.evaluate", rules = rules.rules().len());
-        let spawned = std::thread::Builder::new()
-            .name("rules".into())
-            .spawn(move || {
-                let _entered = span.enter();
-                let ado_json = serde_json::to_value(&view).unwrap_or(Value::Null);
-                let _ = tx.send(rules.evaluate(&Variables {
-                    event: &event,
-                    ado: &ado_json,
-                    headers: &headers,
-                    source: &source,
-                    correlation_id: &correlation,
-                }));
-            });
+        let spawned = self.evaluators.run(move || {
+            let _entered = span.enter();
+            let ado_json = serde_json::to_value(&view).unwrap_or(Value::Null);
+            let _ = tx.send(rules.evaluate(&Variables {
+                event: &event,
+                ado: &ado_json,
+                headers: &headers,
+                source: &source,
+                correlation_id: &correlation,
+            }));
+        });
         let failed = |reason: &str, error: String| Evaluation {
             decisions: vec![RuleDecision {
                 rule: "*".into(),
@@ -571,7 +574,11 @@ impl Bridge {
                 ))
                 .inc();
         }
-        self.remember(entry, answer(200, report)).await
+        // Logged, not remembered, like a rule error: a redelivery after the
+        // rules changed may match.
+        let ans = answer(200, report);
+        self.log.ignored(entry, &ans).await;
+        ans
     }
 
     async fn deliver_direct(

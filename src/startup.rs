@@ -115,6 +115,13 @@ impl Application {
                 mode: config.delivery,
                 dispatcher,
                 rule_timeout: config.limits.rule_timeout,
+                // Evaluations in flight at once are bounded by the
+                // deliveries in flight; more threads than a few per core
+                // would only wait for a core.
+                evaluators: crate::workers::Workers::new(
+                    "rules",
+                    4 * std::thread::available_parallelism().map_or(2, usize::from),
+                ),
                 metrics: Arc::clone(&metrics),
                 log,
             }),

@@ -91,6 +91,7 @@ async fn main() {
         n,
         rate,
         fast_path_wait: "300ms",
+        temporal_away: false,
     };
     let plan = [
         spec("durable", "durable", true, true, n, None),
@@ -147,6 +148,28 @@ async fn main() {
             rate_n,
             Some(rate),
         ),
+        Spec {
+            temporal_away: true,
+            ..spec(
+                "spool only (Temporal away)",
+                "durable",
+                true,
+                true,
+                ingest_n,
+                None,
+            )
+        },
+        Spec {
+            temporal_away: true,
+            ..spec(
+                "spool only (Temporal away) at a fixed rate",
+                "durable",
+                true,
+                true,
+                rate_n,
+                Some(rate),
+            )
+        },
     ];
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     if !only.is_empty() {

@@ -51,7 +51,8 @@ pub enum StoreError {
 
 /// Most log-only entries (refusals, duplicates, rule errors, 503s) kept,
 /// newest first, whatever the retention: they cost a row each, and anyone
-/// who can reach the bridge can cause some.
+/// who can reach the bridge can cause some. (Ignored deliveries are log
+/// entries too, but kept for the retention.)
 pub const LOG_ONLY_KEPT: i64 = 100_000;
 
 /// A delivery that got its answer.
@@ -78,7 +79,8 @@ pub struct DeliveryRecord {
     /// Why, as a stable code (`NO_RULE_MATCHED`, `QUEUED` ...).
     pub reason_code: String,
     /// Whether it counts for redelivery detection; `false` for entries
-    /// kept only for the log (refusals, duplicates, rule errors, 503s).
+    /// kept only for the log (ignored deliveries, refusals, duplicates,
+    /// rule errors, 503s).
     pub remembered: bool,
 }
 
@@ -225,11 +227,16 @@ impl Default for StoreOptions {
     }
 }
 
+/// Delivery-log entries written after their answer that may wait for the
+/// writer at once (a few MiB); past that, writing one waits for room.
+const LOG_QUEUE: usize = 4096;
+
 /// Handle to the embedded store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     tx: mpsc::Sender<Box<dyn Job>>,
     pending: Arc<AtomicI64>,
+    log_room: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -342,6 +349,44 @@ fn find_in(
     .optional()
 }
 
+/// One-off changes to what earlier versions stored, each run once
+/// (counted in SQLite's `user_version`).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 1 {
+        // Ignored deliveries became log entries: once the rules change, a
+        // redelivery of an event no rule matched is evaluated again.
+        conn.execute_batch(
+            "BEGIN;
+             UPDATE deliveries SET remembered = 0 WHERE remembered = 1 AND outcome = 'ignored';
+             PRAGMA user_version = 1;
+             COMMIT;",
+        )?;
+    }
+    Ok(())
+}
+
+/// Inserts a delivery; returns its row id.
+fn insert_delivery(c: &Connection, rec: &DeliveryRecord) -> rusqlite::Result<i64> {
+    c.prepare_cached(&format!(
+        "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
+    .execute(params![
+        rec.event_id,
+        rec.notification_key,
+        rec.correlation_id,
+        rec.source,
+        rec.event_type,
+        rec.status,
+        rec.outcome,
+        rec.response,
+        rec.received_at_ms,
+        rec.reason_code,
+        rec.remembered
+    ])?;
+    Ok(c.last_insert_rowid())
+}
+
 /// Adds the columns newer versions introduced to a store created by an
 /// older one.
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
@@ -378,6 +423,7 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(schema::SCHEMA)?;
         add_missing_columns(&conn)?;
+        migrate(&conn)?;
         let pending: i64 = conn.query_row(
             "SELECT COUNT(*) FROM actions WHERE state = 'pending'",
             [],
@@ -394,7 +440,11 @@ impl Store {
                 path: data_dir.to_owned(),
                 source,
             })?;
-        Ok(Self { tx, pending })
+        Ok(Self {
+            tx,
+            pending,
+            log_room: Arc::new(tokio::sync::Semaphore::new(LOG_QUEUE)),
+        })
     }
 
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -412,16 +462,63 @@ impl Store {
         F: FnOnce(&Connection, &mut Pending) -> rusqlite::Result<T> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(Call {
+        self.send(Call {
             f: Some(f),
             out: None,
             reply: Some(reply),
-        });
-        self.tx
-            .send(job)
-            .map_err(|_| StoreError::Task("store writer stopped".into()))?;
+        })?;
         rx.await
             .map_err(|_| StoreError::Task("store writer dropped a job".into()))?
+    }
+
+    fn send(&self, job: impl Job + 'static) -> Result<(), StoreError> {
+        self.tx
+            .send(Box::new(job))
+            .map_err(|_| StoreError::Task("store writer stopped".into()))
+    }
+
+    /// Writes a delivery-log entry (`rec.remembered` false: it never makes
+    /// a later delivery a duplicate) without waiting for it. It is queued
+    /// before this returns, so every later store call sees it; it is on
+    /// disk with the writer's next commit. Gives the entry back when the
+    /// queue of such writes is full (see [`Store::log_when_room`]).
+    pub fn log(&self, rec: DeliveryRecord) -> Result<(), Box<DeliveryRecord>> {
+        match Arc::clone(&self.log_room).try_acquire_owned() {
+            Ok(room) => {
+                self.log_with(rec, room);
+                Ok(())
+            }
+            Err(_) => Err(Box::new(rec)),
+        }
+    }
+
+    /// [`Store::log`], first waiting for room in the queue: a writer that
+    /// falls behind slows its callers down instead of growing the queue.
+    pub async fn log_when_room(&self, rec: DeliveryRecord) {
+        if let Ok(room) = Arc::clone(&self.log_room).acquire_owned().await {
+            self.log_with(rec, room);
+        }
+    }
+
+    fn log_with(&self, rec: DeliveryRecord, room: tokio::sync::OwnedSemaphorePermit) {
+        let job = Call {
+            f: Some(move |c: &Connection, _: &mut Pending| {
+                let _room = room;
+                insert_delivery(
+                    c,
+                    &DeliveryRecord {
+                        remembered: false,
+                        ..rec
+                    },
+                )
+                .map(drop)
+            }),
+            out: None,
+            reply: None,
+        };
+        if let Err(e) = self.send(job) {
+            tracing::warn!(error = %e, "could not write the delivery log");
+        }
     }
 
     /// Pending actions right now (kept in memory; exact after startup).
@@ -480,23 +577,7 @@ impl Store {
                 {
                     return Ok(Ok(Err(pending.now)));
                 }
-                c.prepare_cached(&format!(
-                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                ))?
-                .execute(params![
-                    rec.event_id,
-                    rec.notification_key,
-                    rec.correlation_id,
-                    rec.source,
-                    rec.event_type,
-                    rec.status,
-                    rec.outcome,
-                    rec.response,
-                    rec.received_at_ms,
-                    rec.reason_code,
-                    rec.remembered
-                ])?;
-                let delivery_id = c.last_insert_rowid();
+                let delivery_id = insert_delivery(c, &rec)?;
                 let mut heads = Vec::with_capacity(actions.len());
                 {
                     let mut busy = c.prepare_cached(
@@ -742,9 +823,11 @@ impl Store {
     pub async fn prune(&self, cutoff: SystemTime, log_only_kept: i64) -> Result<usize, StoreError> {
         let ms = unix_ms(cutoff);
         self.call(move |c| {
+            // Ignored deliveries are real traffic, kept for the retention
+            // like the deliveries that acted.
             let excess = c.execute(
-                "DELETE FROM deliveries WHERE remembered = 0
-                   AND id <= (SELECT id FROM deliveries WHERE remembered = 0
+                "DELETE FROM deliveries WHERE remembered = 0 AND outcome <> 'ignored'
+                   AND id <= (SELECT id FROM deliveries WHERE remembered = 0 AND outcome <> 'ignored'
                              ORDER BY id DESC LIMIT 1 OFFSET ?1)
                    AND id NOT IN (SELECT delivery_id FROM actions)",
                 params![log_only_kept],

@@ -416,3 +416,76 @@ async fn log_only_entries_are_capped_and_never_found_as_duplicates() {
         2
     );
 }
+
+fn ignored(event: &str, at: i64) -> DeliveryRecord {
+    DeliveryRecord {
+        status: 200,
+        outcome: "ignored".into(),
+        reason_code: "NO_RULE_MATCHED".into(),
+        ..rec(event, Some(&format!("sub/{event}")), at)
+    }
+}
+
+#[tokio::test]
+async fn logged_entries_are_seen_at_once_and_ignored_ones_outlive_the_cap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let now = unix_ms(SystemTime::now());
+    for i in 0..3 {
+        s.log(ignored(&format!("ignored-{i}"), now + i))
+            .expect("room in the queue");
+        let mut r = rec(&format!("failed-{i}"), None, now + 10 + i);
+        r.reason_code = "RULE_ERROR".into();
+        s.log(r).expect("room in the queue");
+    }
+    // Not awaited, but queued before the next call: already there.
+    let all = DeliveryFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(s.list(all.clone()).await.expect("list").len(), 6);
+    assert!(
+        s.find("ignored-0", "s", Some("sub/ignored-0"))
+            .await
+            .expect("find")
+            .is_none(),
+        "a logged entry is never redelivery memory"
+    );
+
+    assert_eq!(s.prune(SystemTime::UNIX_EPOCH, 1).await.expect("prune"), 2);
+    let left = s.list(all).await.expect("list");
+    let codes = |code: &str| left.iter().filter(|d| d.reason_code == code).count();
+    assert_eq!(codes("RULE_ERROR"), 1, "the newest log-only entry is kept");
+    assert_eq!(
+        codes("NO_RULE_MATCHED"),
+        3,
+        "ignored deliveries are not capped"
+    );
+}
+
+#[tokio::test]
+async fn deliveries_ignored_before_the_upgrade_stop_being_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let s = Store::open(dir.path()).expect("open");
+        s.admit(ignored("old", 1), vec![], None, 0)
+            .await
+            .expect("admit");
+        s.admit(rec("acted", None, 2), vec![action("wf")], None, 0)
+            .await
+            .expect("admit");
+    }
+    // As an earlier version left it.
+    let c = Connection::open(dir.path().join("bridge.sqlite3")).expect("sqlite");
+    c.execute_batch("PRAGMA user_version = 0; UPDATE deliveries SET remembered = 1")
+        .expect("downgrade");
+    drop(c);
+    let s = Store::open(dir.path()).expect("reopen");
+    assert!(
+        s.find("old", "s", Some("sub/old"))
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(s.find("acted", "s", None).await.expect("find").is_some());
+}

@@ -76,8 +76,13 @@ where
             (Some(Ok(_)), Err(m)) => Err(StoreError::Commit(m)),
             (None, _) => Err(StoreError::Task("job never ran".into())),
         };
-        if let Some(reply) = self.reply.take() {
-            let _ = reply.send(result);
+        match (self.reply.take(), result) {
+            (Some(reply), result) => {
+                let _ = reply.send(result);
+            }
+            // Nobody waits for it (a delivery-log entry): say it failed.
+            (None, Err(e)) => tracing::warn!(error = %e, "could not write the delivery log"),
+            (None, Ok(_)) => {}
         }
     }
 }

@@ -208,12 +208,57 @@ async fn refusals_are_logged_with_their_reason_and_never_block_a_good_delivery()
     let shown = entry(&app, &correlation_id(&r)).await;
     assert_eq!(shown["reasonCode"], "MALFORMED", "{shown}");
 
-    // The real delivery is processed; its redelivery is logged as such.
+    // The real delivery is processed.
     let r = app.post(&fixture("git.push.json")).await;
     let b: Value = r.json().await.expect("json");
     assert_eq!(b["outcome"], "ignored", "{b}");
-    let r = app.post(&fixture("git.push.json")).await;
-    let corr = correlation_id(&r);
+}
+
+/// The rules the fixture's push to main matches.
+const FIXED_RULES: &str = r#"version: 1
+rules:
+  - name: deploy-main
+    events: [git.push]
+    when: ado.branch == "main"
+    start:
+      workflowType: DeployService
+      taskQueue: deployments
+      workflowId: deploy-${{ ado.commit.id }}
+"#;
+
+#[tokio::test]
+async fn a_redelivery_is_evaluated_again_until_a_rule_acted_on_the_event() {
+    let (app, dir) = app().await;
+    let push = fixture("git.push.json");
+    let (mut corr, mut outcomes) = (String::new(), vec![]);
+    for _ in 0..2 {
+        let r = app.post(&push).await;
+        corr = correlation_id(&r);
+        let b: Value = r.json().await.expect("json");
+        outcomes.push(b["outcome"].clone());
+    }
+    assert_eq!(
+        outcomes,
+        ["ignored", "ignored"],
+        "nothing was done, so nothing is remembered"
+    );
+    let path = format!("/admin/deliveries?correlationId={corr}&reasonCode=NO_RULE_MATCHED");
+    eventually("both logged", Duration::from_secs(10), || async {
+        let list = app.admin_get(&path).await;
+        (list["deliveries"].as_array().map_or(0, Vec::len) == 2).then_some(())
+    })
+    .await;
+
+    // The operator fixes the rules and has ADO send the notification again.
+    std::fs::write(dir.path().join("rules.yaml"), FIXED_RULES).expect("rules");
+    let app = app.restart().await;
+    app.wait_ready().await;
+    let b: Value = app.post(&push).await.json().await.expect("json");
+    assert_eq!(b["outcome"], "accepted", "{b}");
+    assert_eq!(b["actions"][0]["status"], "started", "{b}");
+
+    // Now that a rule acted, a redelivery is a duplicate, and logged as one.
+    let r = app.post(&push).await;
     let b: Value = r.json().await.expect("json");
     assert_eq!(b["outcome"], "duplicate", "{b}");
     let path = format!("/admin/deliveries?correlationId={corr}&reasonCode=DUPLICATE");
