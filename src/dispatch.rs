@@ -36,7 +36,15 @@ pub struct Dispatcher {
     wake: Notify,
     /// Attempts allowed to outlive their caller (see [`Dispatcher::attempt`]).
     detached: Arc<Semaphore>,
+    /// Deliveries allowed to wait on the fast path at once.
+    fast_paths: Arc<Semaphore>,
 }
+
+/// Most deliveries waiting for Temporal on the fast path at once. More
+/// means Temporal is far behind: later deliveries are answered 202 at once
+/// and their actions left to the dispatcher, instead of each holding a
+/// request (and memory) open for `fastPathWait` only to time out.
+pub const MAX_FAST_PATHS: usize = 64;
 
 /// Most attempts that may run on after the fast path stopped waiting.
 /// Past that (Temporal far slower than deliveries arrive) an attempt is
@@ -80,7 +88,17 @@ impl Dispatcher {
             claims: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             detached: Arc::new(Semaphore::new(MAX_DETACHED_ATTEMPTS)),
+            fast_paths: Arc::new(Semaphore::new(MAX_FAST_PATHS)),
         })
+    }
+
+    /// A place on the fast path, while Temporal keeps up (see
+    /// [`MAX_FAST_PATHS`]); `None` when there is no fast path to take.
+    pub(crate) fn fast_path(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if self.settings.fast_path_wait.is_zero() {
+            return None;
+        }
+        Arc::clone(&self.fast_paths).try_acquire_owned().ok()
     }
 
     /// Spool settings.
@@ -345,5 +363,54 @@ impl Dispatcher {
             .attempt_to_end(row.seq, row.attempts, &action, &call, &row.request_key)
             .instrument(span)
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dispatcher(dir: &std::path::Path, fast_path_wait: Duration) -> Arc<Dispatcher> {
+        let gateway = crate::temporal::TemporalGateway::spawn(
+            crate::config::TemporalConfig {
+                address: "127.0.0.1:1".into(),
+                namespace: "default".into(),
+                api_key: None,
+                tls: None,
+                identity: "test".into(),
+                call_timeout: Duration::from_secs(1),
+                ui_url: None,
+            },
+            tokio_util::sync::CancellationToken::new(),
+        );
+        Dispatcher::new(
+            Store::open(dir).expect("store"),
+            gateway,
+            SpoolConfig {
+                fast_path_wait,
+                ..SpoolConfig::default()
+            },
+            Arc::new(crate::metrics::Metrics::default()),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_fast_path_has_room_for_so_many_deliveries_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dispatcher(dir.path(), Duration::from_millis(300));
+        let mut places: Vec<_> = (0..MAX_FAST_PATHS)
+            .map(|_| d.fast_path().expect("room"))
+            .collect();
+        assert!(d.fast_path().is_none(), "Temporal is far behind: no wait");
+        places.pop();
+        assert!(d.fast_path().is_some(), "one finished: room again");
+
+        let zero = tempfile::tempdir().expect("tempdir");
+        assert!(
+            dispatcher(zero.path(), Duration::ZERO)
+                .fast_path()
+                .is_none(),
+            "fastPathWait: 0 has no fast path"
+        );
     }
 }

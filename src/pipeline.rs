@@ -688,8 +688,17 @@ impl Bridge {
             .collect();
         report.outcome = Outcome::Queued;
         let record = entry.record(&answer(202, report.clone()), true);
-        // The dispatcher leaves fresh actions to the fast path until then.
-        let hold = SystemTime::now() + settings.fast_path_wait + std::time::Duration::from_secs(2);
+        // Without a place on the fast path (Temporal far behind, or
+        // `fastPathWait: 0`) the answer is 202 at once and the dispatcher
+        // may take the actions now; with one, it leaves them to the fast
+        // path until then.
+        let fast_path = self.dispatcher.fast_path();
+        let hold = match &fast_path {
+            Some(_) => {
+                SystemTime::now() + settings.fast_path_wait + std::time::Duration::from_secs(2)
+            }
+            None => SystemTime::now(),
+        };
         let admitted = self
             .store
             .admit(record, spooled, Some(settings.max_pending), unix_ms(hold))
@@ -740,9 +749,15 @@ impl Bridge {
             }
             done
         };
-        let done = tokio::time::timeout(settings.fast_path_wait, fast)
-            .await
-            .unwrap_or(0);
+        let done = match fast_path {
+            Some(_place) => tokio::time::timeout(settings.fast_path_wait, fast)
+                .await
+                .unwrap_or(0),
+            None => {
+                drop(fast);
+                0
+            }
+        };
         let all_done =
             done == evaluation.actions.len() && report.actions.iter().all(|a| a.status.is_some());
         if evaluation.has_errors() {
