@@ -92,10 +92,10 @@ impl Dispatcher {
         })
     }
 
-    /// A place on the fast path, while Temporal keeps up (see
-    /// [`MAX_FAST_PATHS`]); `None` when there is no fast path to take.
+    /// A place on the fast path, while Temporal is reachable and keeps up
+    /// (see [`MAX_FAST_PATHS`]); `None` when there is no fast path to take.
     pub(crate) fn fast_path(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        if self.settings.fast_path_wait.is_zero() {
+        if self.settings.fast_path_wait.is_zero() || !self.gateway.is_ready() {
             return None;
         }
         Arc::clone(&self.fast_paths).try_acquire_owned().ok()
@@ -368,46 +368,64 @@ impl Dispatcher {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
 
-    fn dispatcher(dir: &std::path::Path, fast_path_wait: Duration) -> Arc<Dispatcher> {
-        let gateway = crate::temporal::TemporalGateway::spawn(
-            crate::config::TemporalConfig {
-                address: "127.0.0.1:1".into(),
-                namespace: "default".into(),
-                api_key: None,
-                tls: None,
-                identity: "test".into(),
-                call_timeout: Duration::from_secs(1),
-                ui_url: None,
-            },
-            tokio_util::sync::CancellationToken::new(),
-        );
-        Dispatcher::new(
+    /// A Temporal that is reachable or not, and sends nothing.
+    struct Reachable(AtomicBool);
+
+    impl Gateway for Reachable {
+        fn execute<'a>(
+            &'a self,
+            _: &'a PlannedAction,
+            _: &'a CallContext,
+            _: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, Result<ActionResult, TemporalError>> {
+            Box::pin(async { Err(TemporalError::Unavailable("not in this test".into())) })
+        }
+
+        fn is_ready(&self) -> bool {
+            self.0.load(Ordering::Acquire)
+        }
+    }
+
+    fn dispatcher(
+        dir: &std::path::Path,
+        fast_path_wait: Duration,
+    ) -> (Arc<Dispatcher>, Arc<Reachable>) {
+        let gateway = Arc::new(Reachable(AtomicBool::new(true)));
+        let d = Dispatcher::new(
             Store::open(dir).expect("store"),
-            gateway,
+            Arc::clone(&gateway) as Arc<dyn Gateway>,
             SpoolConfig {
                 fast_path_wait,
                 ..SpoolConfig::default()
             },
             Arc::new(crate::metrics::Metrics::default()),
-        )
+        );
+        (d, gateway)
     }
 
     #[tokio::test]
-    async fn the_fast_path_has_room_for_so_many_deliveries_at_once() {
+    async fn the_fast_path_is_taken_only_while_temporal_keeps_up() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let d = dispatcher(dir.path(), Duration::from_millis(300));
+        let (d, temporal) = dispatcher(dir.path(), Duration::from_millis(300));
         let mut places: Vec<_> = (0..MAX_FAST_PATHS)
             .map(|_| d.fast_path().expect("room"))
             .collect();
         assert!(d.fast_path().is_none(), "Temporal is far behind: no wait");
         places.pop();
         assert!(d.fast_path().is_some(), "one finished: room again");
+        drop(places);
+
+        temporal.0.store(false, Ordering::Release);
+        assert!(d.fast_path().is_none(), "Temporal unreachable: no wait");
 
         let zero = tempfile::tempdir().expect("tempdir");
         assert!(
             dispatcher(zero.path(), Duration::ZERO)
+                .0
                 .fast_path()
                 .is_none(),
             "fastPathWait: 0 has no fast path"

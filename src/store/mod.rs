@@ -421,6 +421,8 @@ impl Store {
         // answered delivery is never lost by a crash or power cut.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(Duration::from_secs(5))?;
+        // Every statement the writer runs stays prepared (rusqlite keeps 16).
+        conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(schema::SCHEMA)?;
         add_missing_columns(&conn)?;
         migrate(&conn)?;
@@ -625,14 +627,17 @@ impl Store {
     pub async fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<ActionRow>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.call(move |c| {
+            // The limit is written into the statement: SQLite plans with a
+            // bound LIMIT's value, so rebinding it re-prepares the
+            // statement on every call.
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {ACTION_COLUMNS} FROM actions a
                  WHERE a.state = 'pending' AND a.next_attempt_ms <= ?1
                    AND NOT EXISTS (SELECT 1 FROM actions b
                                    WHERE b.state IN ('pending', 'dead') AND b.workflow_id = a.workflow_id AND b.seq < a.seq)
-                 ORDER BY a.next_attempt_ms, a.seq LIMIT ?2"
+                 ORDER BY a.next_attempt_ms, a.seq LIMIT {limit}"
             ))?;
-            let rows = stmt.query_map(params![now_ms, limit], action_row)?;
+            let rows = stmt.query_map(params![now_ms], action_row)?;
             rows.collect()
         })
         .await
