@@ -35,13 +35,14 @@ use crate::{generator::LoadResult, procs};
 /// Connects a client to `namespace`.
 pub async fn connect(address: &str, namespace: &str) -> Client {
     let url = temporalio_client::Url::parse(&format!("http://{address}")).expect("url");
-    let conn = Connection::connect(
-        ConnectionOptions::new(url)
-            .identity("load-bench".to_owned())
-            .build(),
-    )
-    .await
-    .expect("connect to Temporal");
+    // As the bridge sends them: uncompressed (`temporal.compression`).
+    let mut options = ConnectionOptions::new(url)
+        .identity("load-bench".to_owned())
+        .build();
+    options.grpc_compression = temporalio_client::GrpcCompression::None;
+    let conn = Connection::connect(options)
+        .await
+        .expect("connect to Temporal");
     Client::new(conn, ClientOptions::new(namespace.to_owned()).build()).expect("client")
 }
 

@@ -113,6 +113,8 @@ pub struct TemporalFile {
     pub call_timeout: Option<Env<HumanDuration>>,
     /// Base URL of the Temporal Web UI, for links in responses.
     pub ui_url: Option<Env<String>>,
+    /// gRPC compression of requests to Temporal: `none` or `gzip`.
+    pub compression: Option<Env<Compression>>,
 }
 
 /// `temporal.tls:` section.
@@ -215,6 +217,28 @@ pub struct AdminFile {
     pub token: Option<Env<Secret>>,
     /// File holding the bearer token.
     pub token_file: Option<Env<PathBuf>>,
+}
+
+/// gRPC compression of the bridge's requests to Temporal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Requests of a few KiB: compressing costs both ends more CPU than the
+    /// bytes it saves on a cluster network.
+    #[default]
+    None,
+    /// Gzip requests and accept gzip answers (slow or metered links).
+    Gzip,
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Self::None),
+            "gzip" => Ok(Self::Gzip),
+            other => Err(format!("unknown compression {other:?}; use none or gzip")),
+        }
+    }
 }
 
 /// How accepted deliveries reach Temporal.
@@ -344,6 +368,8 @@ pub struct TemporalConfig {
     pub call_timeout: Duration,
     /// Web UI base URL.
     pub ui_url: Option<String>,
+    /// gRPC compression of requests.
+    pub compression: Compression,
 }
 
 /// TLS to Temporal.
@@ -731,6 +757,7 @@ fn temporal_config(
             .call_timeout
             .map_or(Duration::from_secs(5), |Env(d)| d.0),
         ui_url: file.ui_url.map(|Env(u)| u.trim_end_matches('/').to_owned()),
+        compression: file.compression.map(|Env(c)| c).unwrap_or_default(),
     })
 }
 

@@ -69,6 +69,30 @@ fn temporal_environment_variables_override_the_file() {
 }
 
 #[test]
+fn temporal_requests_are_uncompressed_unless_gzip_is_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(dir.path(), "bridge.yaml", ISSUE_EXAMPLE);
+    let c = Config::load_with_env(&p, no_env).expect("valid");
+    assert_eq!(c.temporal.compression, Compression::None);
+    let gzip = ISSUE_EXAMPLE.replace(
+        "namespace: default",
+        "namespace: default\n  compression: gzip",
+    );
+    let p = write(dir.path(), "bridge.yaml", &gzip);
+    let c = Config::load_with_env(&p, no_env).expect("valid");
+    assert_eq!(c.temporal.compression, Compression::Gzip);
+    let zip = ISSUE_EXAMPLE.replace(
+        "namespace: default",
+        "namespace: default\n  compression: zip",
+    );
+    let p = write(dir.path(), "bridge.yaml", &zip);
+    let err = Config::load_with_env(&p, no_env)
+        .expect_err("invalid")
+        .to_string();
+    assert!(err.contains("none or gzip"), "{err}");
+}
+
+#[test]
 fn unknown_fields_are_errors_with_line_numbers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = ISSUE_EXAMPLE.replace("dataDir", "dataDirectory");

@@ -140,6 +140,10 @@ impl TemporalGateway {
             .retry_options(retry)
             .build();
         opts.tls_options = tls;
+        opts.grpc_compression = match c.compression {
+            crate::config::Compression::None => temporalio_client::GrpcCompression::None,
+            crate::config::Compression::Gzip => temporalio_client::GrpcCompression::Gzip,
+        };
         opts.api_key = c.api_key.as_ref().map(|k| k.expose().to_owned());
         let connection = tokio::time::timeout(Duration::from_secs(10), Connection::connect(opts))
             .await
