@@ -1,5 +1,6 @@
 //! Keeping: the bridge's durable state, an embedded SQLite database under
-//! `dataDir` (WAL mode, `synchronous=FULL`, group commit).
+//! `dataDir` (WAL mode, group commit; `synchronous=FULL` for what the
+//! spool promises, see `writer`).
 //!
 //! Two tables: `deliveries` remembers every delivery that was answered (for
 //! redelivery detection and the delivery log) and `actions` is the spool:
@@ -449,16 +450,39 @@ impl Store {
         })
     }
 
-    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` in the writer's next transaction, on disk when it returns;
+    /// `f` may change the number of pending actions.
+    async fn call_counted<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Pending) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.submit(true, f).await
+    }
+
+    /// Like `call_counted` for reads, and for writes a power cut may lose
+    /// harmlessly: a lost delivery record makes the dispatcher send the
+    /// action again with the same request id, which Temporal recognises; a
+    /// lost log line or prune is redone. Committed without waiting for the
+    /// disk (see `writer`).
+    async fn call_relaxed<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.call_counted(move |c, _| f(c)).await
+        self.submit(false, move |c, _| f(c)).await
     }
 
-    /// Like `call` for operations that change the number of pending actions.
-    async fn call_counted<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// [`Store::call_relaxed`] that changes the number of pending actions.
+    async fn call_counted_relaxed<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Pending) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.submit(false, f).await
+    }
+
+    async fn submit<T, F>(&self, sync: bool, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Pending) -> rusqlite::Result<T> + Send + 'static,
@@ -468,6 +492,7 @@ impl Store {
             f: Some(f),
             out: None,
             reply: Some(reply),
+            sync,
         })?;
         rx.await
             .map_err(|_| StoreError::Task("store writer dropped a job".into()))?
@@ -517,6 +542,7 @@ impl Store {
             }),
             out: None,
             reply: None,
+            sync: false,
         };
         if let Err(e) = self.send(job) {
             tracing::warn!(error = %e, "could not write the delivery log");
@@ -538,7 +564,7 @@ impl Store {
         let event_id = event_id.to_owned();
         let source = source.to_owned();
         let key = notification_key.map(str::to_owned);
-        self.call(
+        self.call_relaxed(
             move |c| match find_in(c, &event_id, &source, key.as_deref())? {
                 Some((id, rec)) => Ok(Some((rec, actions_of(c, id)?))),
                 None => Ok(None),
@@ -626,7 +652,7 @@ impl Store {
     /// follows; replaying the dead letter unblocks the rest). At most `limit`.
     pub async fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<ActionRow>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.call(move |c| {
+        self.call_relaxed(move |c| {
             // The limit is written into the statement: SQLite plans with a
             // bound LIMIT's value, so rebinding it re-prepares the
             // statement on every call.
@@ -648,7 +674,7 @@ impl Store {
     /// this is for checking the ordering rule in tests.
     #[cfg(test)]
     pub async fn is_head(&self, seq: i64) -> Result<bool, StoreError> {
-        self.call(move |c| {
+        self.call_relaxed(move |c| {
             c.prepare_cached(
                 "SELECT NOT EXISTS (SELECT 1 FROM actions b, actions a
                                     WHERE a.seq = ?1 AND b.state IN ('pending', 'dead')
@@ -668,7 +694,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let result = result.to_owned();
         let now = unix_ms(SystemTime::now());
-        self.call_counted(move |c, pending| {
+        self.call_counted_relaxed(move |c, pending| {
             let changed = c
                 .prepare_cached(
                     "UPDATE actions SET state = 'done', result = ?2, run_id = ?3, attempts = attempts + 1,
@@ -695,7 +721,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = unix_ms(SystemTime::now());
         let state = if dead { "dead" } else { "pending" };
-        self.call_counted(move |c, pending| {
+        self.call_counted_relaxed(move |c, pending| {
             let changed = c
                 .prepare_cached(
                     "UPDATE actions SET state = ?2, attempts = attempts + 1, last_error = ?3,
@@ -715,7 +741,7 @@ impl Store {
 
     /// Makes every pending action due now (after Temporal came back).
     pub async fn wake_all(&self) -> Result<usize, StoreError> {
-        self.call(|c| {
+        self.call_relaxed(|c| {
             c.execute(
                 "UPDATE actions SET next_attempt_ms = 0 WHERE state = 'pending' AND attempts > 0 AND next_attempt_ms > 0",
                 [],
@@ -742,7 +768,7 @@ impl Store {
 
     /// The delivery log, newest first.
     pub async fn list(&self, filter: DeliveryFilter) -> Result<Vec<DeliverySummary>, StoreError> {
-        self.call(move |c| {
+        self.call_relaxed(move |c| {
             let limit = i64::try_from(filter.limit.clamp(1, 10_000)).unwrap_or(100);
             let dead_only = filter.outcome.as_deref() == Some("dead");
             let outcome = filter.outcome.filter(|_| !dead_only);
@@ -787,7 +813,7 @@ impl Store {
         &self,
         id: i64,
     ) -> Result<Option<(DeliveryRecord, Vec<ActionRow>)>, StoreError> {
-        self.call(move |c| {
+        self.call_relaxed(move |c| {
             let rec = c
                 .prepare_cached(&format!(
                     "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
@@ -804,7 +830,7 @@ impl Store {
 
     /// Spool counters.
     pub async fn stats(&self) -> Result<SpoolStats, StoreError> {
-        self.call(|c| {
+        self.call_relaxed(|c| {
             c.query_row(
                 "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'dead'), 0),
                         MIN(CASE WHEN state = 'pending' THEN created_ms END) FROM actions",
@@ -827,7 +853,7 @@ impl Store {
     /// never pruned. Returns how many deliveries were forgotten.
     pub async fn prune(&self, cutoff: SystemTime, log_only_kept: i64) -> Result<usize, StoreError> {
         let ms = unix_ms(cutoff);
-        self.call(move |c| {
+        self.call_relaxed(move |c| {
             // Ignored deliveries are real traffic, kept for the retention
             // like the deliveries that acted.
             let excess = c.execute(
@@ -861,7 +887,7 @@ impl Store {
         outcome: String,
         response: String,
     ) -> Result<(), StoreError> {
-        self.call(move |c| {
+        self.call_relaxed(move |c| {
             c.prepare_cached(
                 "UPDATE deliveries SET status = ?2, outcome = ?3, response = ?4 WHERE id = ?1",
             )?
@@ -879,7 +905,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(i64, u16, String)>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.call(move |c| {
+        self.call_relaxed(move |c| {
             let ids: Vec<i64> = c
                 .prepare("SELECT DISTINCT d.id FROM deliveries d JOIN actions a ON a.delivery_id = d.id WHERE d.reason_code = ''")?
                 .query_map([], |r| r.get(0))?
@@ -898,7 +924,7 @@ impl Store {
 
     /// Sets reason codes (for [`Store::without_reason_code`]).
     pub async fn set_reason_codes(&self, codes: Vec<(i64, String)>) -> Result<(), StoreError> {
-        self.call(move |c| {
+        self.call_relaxed(move |c| {
             let mut stmt =
                 c.prepare_cached("UPDATE deliveries SET reason_code = ?2 WHERE id = ?1")?;
             for (id, code) in &codes {
@@ -911,7 +937,7 @@ impl Store {
 
     /// Number of remembered deliveries.
     pub async fn count(&self) -> Result<u64, StoreError> {
-        self.call(|c| c.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0)))
+        self.call_relaxed(|c| c.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0)))
             .await
     }
 }

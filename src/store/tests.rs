@@ -489,3 +489,17 @@ async fn deliveries_ignored_before_the_upgrade_stop_being_duplicates() {
     );
     assert!(s.find("acted", "s", None).await.expect("find").is_some());
 }
+
+#[tokio::test]
+async fn only_batches_with_something_to_keep_wait_for_the_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let level = |c: &Connection| c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0));
+    // 1 = NORMAL (no fsync at commit), 2 = FULL.
+    assert_eq!(s.call_relaxed(level).await.expect("relaxed"), 1);
+    assert_eq!(
+        s.call_counted(move |c, _| level(c)).await.expect("durable"),
+        2
+    );
+    assert_eq!(s.call_relaxed(level).await.expect("relaxed"), 1);
+}

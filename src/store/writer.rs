@@ -4,7 +4,9 @@
 //! connection. The thread takes all jobs waiting (up to a batch limit), runs
 //! each inside its own savepoint of one transaction, commits once (one
 //! fsync), and only then answers each caller. Concurrent deliveries thus
-//! share fsyncs instead of paying one each.
+//! share fsyncs instead of paying one each. A batch in which no job must be
+//! on disk before its answer (reads, and writes a power cut may lose
+//! harmlessly) commits without the fsync.
 
 use std::sync::{
     Arc,
@@ -35,6 +37,11 @@ pub(super) trait Job: Send {
     fn run(&mut self, conn: &Connection, pending: &mut Pending) -> bool;
     /// Called after the batch committed (or failed to).
     fn finish(self: Box<Self>, committed: Result<(), String>);
+    /// Whether its commit must be on disk before it is answered. Jobs that
+    /// read, or write what a crash may lose harmlessly, say no: a batch of
+    /// only such jobs commits without waiting for the disk (it is synced
+    /// with the next batch that must be).
+    fn must_sync(&self) -> bool;
 }
 
 /// A closure job with a reply channel.
@@ -42,6 +49,7 @@ pub(super) struct Call<T, F> {
     pub f: Option<F>,
     pub out: Option<rusqlite::Result<T>>,
     pub reply: Option<oneshot::Sender<Result<T, StoreError>>>,
+    pub sync: bool,
 }
 
 impl<T, F> Job for Call<T, F>
@@ -67,6 +75,10 @@ where
             (Err(e), _) | (Ok(_), Err(e)) => Err(e),
         });
         ok
+    }
+
+    fn must_sync(&self) -> bool {
+        self.sync
     }
 
     fn finish(mut self: Box<Self>, committed: Result<(), String>) {
@@ -102,6 +114,8 @@ pub(super) fn run(
     max_batch: usize,
     pending: Arc<AtomicI64>,
 ) {
+    // The store opens its connection with `synchronous=FULL`.
+    let mut synced = true;
     loop {
         let Ok(first) = rx.recv() else { return };
         let mut batch = vec![first];
@@ -109,6 +123,28 @@ pub(super) fn run(
             match rx.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        // WAL mode keeps commits in order: a batch committed without a
+        // sync is on disk once any later batch is synced.
+        let sync = batch.iter().any(|j| j.must_sync());
+        if sync != synced {
+            let pragma = if sync {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            match exec(&conn, pragma) {
+                Ok(()) => synced = sync,
+                // Still FULL: merely slower.
+                Err(_) if !sync => {}
+                Err(e) => {
+                    let msg = e.to_string();
+                    for job in batch {
+                        job.finish(Err(msg.clone()));
+                    }
+                    continue;
+                }
             }
         }
         if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
