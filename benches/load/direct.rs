@@ -35,11 +35,15 @@ use crate::{generator::LoadResult, procs};
 /// Connects a client to `namespace`.
 pub async fn connect(address: &str, namespace: &str) -> Client {
     let url = temporalio_client::Url::parse(&format!("http://{address}")).expect("url");
-    // As the bridge sends them: uncompressed (`temporal.compression`).
+    // As the bridges send them (`temporal.compression`).
     let mut options = ConnectionOptions::new(url)
         .identity("load-bench".to_owned())
         .build();
-    options.grpc_compression = temporalio_client::GrpcCompression::None;
+    options.grpc_compression = if crate::procs::compression() == "gzip" {
+        temporalio_client::GrpcCompression::Gzip
+    } else {
+        temporalio_client::GrpcCompression::None
+    };
     let conn = Connection::connect(options)
         .await
         .expect("connect to Temporal");

@@ -186,32 +186,11 @@ async fn main() {
 
     drop(temporal);
 
-    // The ceiling Temporal sets: the same starts without the bridge.
-    let temporal = fresh();
-    let temporal_pid = temporal.pid().to_string();
-    let client = direct::connect(&temporal.address, "bench").await;
-    let rules = RuleSet::from_rules(
-        RuleSet::parse_file(
-            Path::new("bench.yaml"),
-            &workload::rules_yaml(1, "BenchClient"),
-        )
-        .expect("rules"),
-    );
-    let (first, load_before) = (run.next, procs::loadavg());
-    run.next += n;
-    let tcpu = procs::cpu_seconds(&temporal_pid);
-    let client_load =
-        direct::start_loop(&client, &rules, &run.main, first, n, c, "BenchClient").await;
-    let client_temporal_cpu = procs::cpu_seconds(&temporal_pid) - tcpu;
-    let client_verified = direct::verify(&client, "BenchClient", n).await;
-    eprintln!(
-        "direct client: {:.0}/s p99 {:.2} ms {client_verified:?}",
-        client_load.per_second, client_load.p99_ms
-    );
-
-    drop(temporal);
-
-    for s in &plan {
+    // The ceiling Temporal sets: the same starts without the bridge, just
+    // before and just after the durable bridge run, so that a machine whose
+    // speed drifts (shared, noisy) does not favour either side.
+    let mut clients = vec![client_run(&mut run, fresh(), n, c).await];
+    for (i, s) in plan.iter().enumerate() {
         let temporal = fresh();
         let temporal_pid = temporal.pid().to_string();
         let tcpu = procs::cpu_seconds(&temporal_pid);
@@ -219,30 +198,32 @@ async fn main() {
         let temporal_cpu = procs::cpu_seconds(&temporal_pid) - tcpu;
         p.name = format!("bridge {}", s.name);
         phases.push((p, temporal_cpu));
+        drop(temporal);
+        if i == 0 {
+            clients.push(client_run(&mut run, fresh(), n, c).await);
+        }
+    }
+    clients[0].0.name.push_str(", before");
+    if let Some((after, _)) = clients.get_mut(1) {
+        after.name.push_str(", after bridge durable");
     }
 
     let backlog_result = backlog_rss(&mut run, backlog).await;
     let drain_result = drain(&mut run, &cli, drain_n).await;
     let uptime_after = procs::loadavg();
 
-    let client_phase = Phase {
-        name: "direct temporalio-client (ceiling)".into(),
-        load: client_load,
-        peak_rss_mib: 0.0,
-        bridge_cpu_s: 0.0,
-        exactly_once: Some(client_verified),
-        load_before,
-        temporal_calls: n,
-    };
-    let mut rows = vec![report::Row {
-        name: &client_phase.name,
-        load: &client_phase.load,
-        peak_rss_mib: None,
-        bridge_cpu_s: None,
-        temporal_cpu_s: Some(client_temporal_cpu),
-        exactly_once: client_phase.exactly_once.as_ref().map(|v| v.exactly_once),
-        load_before: &client_phase.load_before,
-    }];
+    let mut rows: Vec<report::Row<'_>> = clients
+        .iter()
+        .map(|(p, temporal_cpu)| report::Row {
+            name: &p.name,
+            load: &p.load,
+            peak_rss_mib: None,
+            bridge_cpu_s: None,
+            temporal_cpu_s: Some(*temporal_cpu),
+            exactly_once: p.exactly_once.as_ref().map(|v| v.exactly_once),
+            load_before: &p.load_before,
+        })
+        .collect();
     rows.push(report::Row {
         name: "generator vs trivial endpoint",
         load: &ceiling,
@@ -263,7 +244,9 @@ async fn main() {
             load_before: &p.load_before,
         });
     }
-    let durable_ratio = phases[0].0.load.per_second / client_phase.load.per_second;
+    let client_per_second =
+        clients.iter().map(|(p, _)| p.load.per_second).sum::<f64>() / clients.len() as f64;
+    let durable_ratio = phases[0].0.load.per_second / client_per_second;
     let steps = backlog_result["steps"]
         .as_array()
         .cloned()
@@ -276,8 +259,16 @@ async fn main() {
     };
     let summary = vec![
         (
-            "durable / direct client throughput".into(),
-            format!("{durable_ratio:.2}x"),
+            "durable / direct client throughput (client: mean of before and after)".into(),
+            format!(
+                "{durable_ratio:.2}x ({:.0} vs {})",
+                phases[0].0.load.per_second,
+                clients
+                    .iter()
+                    .map(|(p, _)| format!("{:.0}", p.load.per_second))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            ),
         ),
         (
             "startup to ready, durable (median / max of 5)".into(),
@@ -343,8 +334,7 @@ async fn main() {
             "rateN": rate_n, "backlog": backlog, "drain": drain_n, "bodyBytes": run.main.size},
         "loadAverage": {"before": uptime_before, "after": uptime_after},
         "generatorCeiling": ceiling,
-        "directClient": client_phase.json(),
-        "directClientTemporalCpuSeconds": client_temporal_cpu,
+        "directClient": clients.iter().map(|(p, t)| { let mut j = p.json(); j["temporalCpuSeconds"] = json!(t); j }).collect::<Vec<_>>(),
         "bridge": phases.iter().map(|(p, t)| { let mut j = p.json(); j["temporalCpuSeconds"] = json!(t); j }).collect::<Vec<_>>(),
         "durableOverClient": durable_ratio,
         "startup": [startup_durable, startup_direct],
@@ -353,4 +343,38 @@ async fn main() {
     });
     let dir = report::write(&result, &md);
     println!("{md}\nwritten to {}", dir.display());
+}
+
+/// The direct client's start loop against a fresh Temporal server, checked
+/// afterwards: the row and Temporal's CPU seconds.
+async fn client_run(run: &mut Run, temporal: TemporalServer, n: u64, c: usize) -> (Phase, f64) {
+    let temporal_pid = temporal.pid().to_string();
+    let client = direct::connect(&temporal.address, "bench").await;
+    let rules = RuleSet::from_rules(
+        RuleSet::parse_file(
+            Path::new("bench.yaml"),
+            &workload::rules_yaml(1, "BenchClient"),
+        )
+        .expect("rules"),
+    );
+    let (first, load_before) = (run.next, procs::loadavg());
+    run.next += n;
+    let tcpu = procs::cpu_seconds(&temporal_pid);
+    let load = direct::start_loop(&client, &rules, &run.main, first, n, c, "BenchClient").await;
+    let temporal_cpu = procs::cpu_seconds(&temporal_pid) - tcpu;
+    let verified = direct::verify(&client, "BenchClient", n).await;
+    eprintln!(
+        "direct client: {:.0}/s p99 {:.2} ms {verified:?}",
+        load.per_second, load.p99_ms
+    );
+    let phase = Phase {
+        name: "direct temporalio-client (ceiling)".into(),
+        load,
+        peak_rss_mib: 0.0,
+        bridge_cpu_s: 0.0,
+        exactly_once: Some(verified),
+        load_before,
+        temporal_calls: n,
+    };
+    (phase, temporal_cpu)
 }

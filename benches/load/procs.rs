@@ -142,7 +142,7 @@ impl Bridge {
         let config = dir.path().join("bridge.yaml");
         let text = format!(
             "listen: 127.0.0.1:{port}\n\
-             temporal: {{address: '{temporal}', namespace: {ns}, callTimeout: 5s}}\n\
+             temporal: {{address: '{temporal}', namespace: {ns}, callTimeout: 5s, compression: {compression}}}\n\
              mappings: ['{rules}']\n\
              dataDir: '{data}'\n\
              delivery: {delivery}\n\
@@ -156,6 +156,7 @@ impl Bridge {
             delivery = setup.delivery,
             gc = setup.group_commit,
             fpw = setup.fast_path_wait,
+            compression = compression(),
         );
         std::fs::write(&config, text).expect("write config");
         let started = Instant::now();
@@ -255,6 +256,12 @@ impl Drop for Bridge {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `temporal.compression` of the bridges and the direct client:
+/// `BENCH_COMPRESSION` (`none`, the bridge's default, or `gzip`).
+pub fn compression() -> String {
+    std::env::var("BENCH_COMPRESSION").unwrap_or_else(|_| "none".into())
 }
 
 /// The release binary cargo built for this benchmark.
