@@ -307,10 +307,10 @@ impl Dispatcher {
 
     async fn poll(self: &Arc<Self>, permits: &Arc<Semaphore>) -> Result<usize, StoreError> {
         let claimed = self.claimed();
-        let rows = self
-            .store
-            .due(unix_ms(SystemTime::now()), BATCH + claimed.len())
-            .await?;
+        // Rounded up, so the store prepares the query for a handful of
+        // limits instead of one per number of claims.
+        let limit = (BATCH + claimed.len()).next_power_of_two();
+        let rows = self.store.due(unix_ms(SystemTime::now()), limit).await?;
         let mut started = 0;
         for row in rows.into_iter().filter(|r| !claimed.contains(&r.seq)) {
             let Ok(permit) = Arc::clone(permits).acquire_owned().await else {

@@ -655,7 +655,7 @@ impl Store {
         self.call_relaxed(move |c| {
             // The limit is written into the statement: SQLite plans with a
             // bound LIMIT's value, so rebinding it re-prepares the
-            // statement on every call.
+            // statement on every call. (Callers keep to a few limits.)
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {ACTION_COLUMNS} FROM actions a
                  WHERE a.state = 'pending' AND a.next_attempt_ms <= ?1
