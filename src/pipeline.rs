@@ -719,44 +719,14 @@ impl Bridge {
 
         // Fast path: try now, for a short while, in order; whatever does not
         // finish is the dispatcher's.
-        let fast = async {
-            let mut done = 0usize;
-            for (i, action) in evaluation.actions.iter().enumerate() {
-                let earlier_same_wf_pending = evaluation.actions[..i]
-                    .iter()
-                    .enumerate()
-                    .any(|(j, a)| a.workflow_id == action.workflow_id && !report_done(&report, j));
-                if !heads[i] || earlier_same_wf_pending {
-                    break;
-                }
-                // The dispatcher skips claimed actions, so an action is never
-                // sent twice at once.
-                let Some(_claim) = self.dispatcher.claim(seqs[i]) else {
-                    break;
-                };
-                let span = tracing::info_span!("temporal.action", rule = %action.rule, action = action.kind.as_str(), workflow.id = %action.workflow_id);
-                let result = self
-                    .dispatcher
-                    .attempt(seqs[i], 0, action, &call, &call.event_id)
-                    .instrument(span)
-                    .await;
-                let ok = result.is_ok();
-                report.actions[i].record(&result, self.gateway.as_ref());
-                if !ok {
-                    break;
-                }
-                done += 1;
-            }
-            done
-        };
         let done = match fast_path {
-            Some(_place) => tokio::time::timeout(settings.fast_path_wait, fast)
-                .await
-                .unwrap_or(0),
-            None => {
-                drop(fast);
-                0
-            }
+            Some(_place) => tokio::time::timeout(
+                settings.fast_path_wait,
+                self.try_now(evaluation, &heads, &seqs, &call, &mut report),
+            )
+            .await
+            .unwrap_or(0),
+            None => 0,
         };
         let all_done =
             done == evaluation.actions.len() && report.actions.iter().all(|a| a.status.is_some());
@@ -784,6 +754,47 @@ impl Bridge {
             self.dispatcher.nudge();
         }
         answer(status, report)
+    }
+
+    /// The fast path: sends a freshly spooled delivery's actions now, in
+    /// order, recording each answer in `report`, until one fails or must
+    /// wait for an earlier delivery's action. Returns how many went.
+    async fn try_now(
+        &self,
+        evaluation: &Evaluation,
+        heads: &[bool],
+        seqs: &[i64],
+        call: &CallContext,
+        report: &mut Report,
+    ) -> usize {
+        let mut done = 0usize;
+        for (i, action) in evaluation.actions.iter().enumerate() {
+            let earlier_same_wf_pending = evaluation.actions[..i]
+                .iter()
+                .enumerate()
+                .any(|(j, a)| a.workflow_id == action.workflow_id && !report_done(report, j));
+            if !heads[i] || earlier_same_wf_pending {
+                break;
+            }
+            // The dispatcher skips claimed actions, so an action is never
+            // sent twice at once.
+            let Some(_claim) = self.dispatcher.claim(seqs[i]) else {
+                break;
+            };
+            let span = tracing::info_span!("temporal.action", rule = %action.rule, action = action.kind.as_str(), workflow.id = %action.workflow_id);
+            let result = self
+                .dispatcher
+                .attempt(seqs[i], 0, action, call, &call.event_id)
+                .instrument(span)
+                .await;
+            let ok = result.is_ok();
+            report.actions[i].record(&result, self.gateway.as_ref());
+            if !ok {
+                break;
+            }
+            done += 1;
+        }
+        done
     }
 }
 

@@ -121,18 +121,16 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
     } = *spec;
     let workflow_type = format!("Bench{}", name.replace([' ', ',', '/', '(', ')'], ""));
     let rules = run.rules(&workflow_type);
-    let nowhere = format!("127.0.0.1:{}", procs::free_port());
+    let address = if temporal_away {
+        procs::unreachable_address()
+    } else {
+        temporal.address.clone()
+    };
     let setup = BridgeSetup {
-        temporal: if temporal_away {
-            &nowhere
-        } else {
-            &temporal.address
-        },
-        namespace: "bench",
         delivery,
         group_commit,
-        rules: &rules,
         fast_path_wait,
+        ..BridgeSetup::durable(&address, &rules)
     };
     let load_before = procs::loadavg();
     let bridge = Bridge::start(&setup, &run.http).await;
@@ -188,12 +186,8 @@ pub async fn startup(run: &Run, temporal: &TemporalServer, delivery: &str, times
     let mut idle = Vec::new();
     for _ in 0..times {
         let setup = BridgeSetup {
-            temporal: &temporal.address,
-            namespace: "bench",
             delivery,
-            group_commit: true,
-            rules: &rules,
-            fast_path_wait: "300ms",
+            ..BridgeSetup::durable(&temporal.address, &rules)
         };
         let bridge = Bridge::start(&setup, &run.http).await;
         ms.push(bridge.startup.as_secs_f64() * 1000.0);
@@ -209,15 +203,8 @@ pub async fn startup(run: &Run, temporal: &TemporalServer, delivery: &str, times
 /// deliveries pile up in the spool.
 pub async fn backlog_rss(run: &mut Run, total: u64) -> Value {
     let rules = run.rules("BenchBacklog");
-    let nowhere = format!("127.0.0.1:{}", procs::free_port());
-    let setup = BridgeSetup {
-        temporal: &nowhere,
-        namespace: "bench",
-        delivery: "durable",
-        group_commit: true,
-        rules: &rules,
-        fast_path_wait: "300ms",
-    };
+    let nowhere = procs::unreachable_address();
+    let setup = BridgeSetup::durable(&nowhere, &rules);
     let bridge = Bridge::start(&setup, &run.http).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut steps = vec![json!({"queued": 0, "rssMiB": bridge.rss_mib()})];
@@ -242,14 +229,7 @@ pub async fn drain(run: &mut Run, cli: &str, n: u64) -> Value {
     let rules = run.rules("BenchDrain");
     let port = procs::free_port();
     let address = format!("127.0.0.1:{port}");
-    let setup = BridgeSetup {
-        temporal: &address,
-        namespace: "bench",
-        delivery: "durable",
-        group_commit: true,
-        rules: &rules,
-        fast_path_wait: "300ms",
-    };
+    let setup = BridgeSetup::durable(&address, &rules);
     let bridge = Bridge::start(&setup, &run.http).await;
     let target = run.target(&bridge, true, n);
     let queued = generator::closed_loop(&target, n, run.c).await;

@@ -118,6 +118,26 @@ pub struct BridgeSetup<'a> {
     pub fast_path_wait: &'a str,
 }
 
+/// A Temporal address nobody listens on (a free port).
+pub fn unreachable_address() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
+impl<'a> BridgeSetup<'a> {
+    /// The defaults: durable, group commit, a 300 ms fast path, namespace
+    /// `bench`.
+    pub fn durable(temporal: &'a str, rules: &'a Path) -> Self {
+        Self {
+            temporal,
+            namespace: "bench",
+            delivery: "durable",
+            group_commit: true,
+            rules,
+            fast_path_wait: "300ms",
+        }
+    }
+}
+
 /// A bridge process (the release binary) on a free port.
 pub struct Bridge {
     /// `http://127.0.0.1:port`.
