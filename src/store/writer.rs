@@ -134,7 +134,8 @@ pub(super) fn run(
             } else {
                 "PRAGMA synchronous = NORMAL"
             };
-            match exec(&conn, pragma) {
+            // Not `exec`: SQLite prepares a pragma for one run only.
+            match conn.execute_batch(pragma) {
                 Ok(()) => synced = sync,
                 // Still FULL: merely slower.
                 Err(_) if !sync => {}
