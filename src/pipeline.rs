@@ -188,6 +188,38 @@ pub struct Bridge {
     pub log: DeliveryLog,
 }
 
+/// An evaluation that produced nothing, for a reason that concerns all
+/// rules.
+fn evaluation_failed(reason: &str, error: String) -> Evaluation {
+    Evaluation {
+        decisions: vec![RuleDecision {
+            rule: "*".into(),
+            matched: false,
+            reason: reason.into(),
+            error: Some(error),
+        }],
+        actions: vec![],
+    }
+}
+
+/// Evaluates `rules` with the variables a delivery gives them.
+fn evaluate_rules(
+    rules: &RuleSet,
+    event: &Value,
+    ado: &Value,
+    headers: &Map<String, Value>,
+    source: &str,
+    correlation_id: &str,
+) -> Evaluation {
+    rules.evaluate(&Variables {
+        event,
+        ado,
+        headers,
+        source,
+        correlation_id,
+    })
+}
+
 /// Seconds ADO is told to wait when Temporal is unavailable.
 pub const RETRY_AFTER_SECS: u64 = 10;
 
@@ -435,62 +467,45 @@ impl Bridge {
         ans
     }
 
-    /// Evaluates the rules on a blocking thread, bounded in time: a rule
-    /// that runs too long (a comprehension over a huge list) fails the
-    /// delivery instead of holding a server thread.
+    /// Evaluates the rules. Rules without comprehensions cost a few passes
+    /// over the delivery at most and run right here; when a rule for this
+    /// event type holds one, evaluation runs on a thread of its own,
+    /// bounded in time: a rule that runs too long (a comprehension over a
+    /// huge list) fails the delivery instead of holding a server thread.
     async fn evaluate(
         &self,
         delivery: &Delivery,
         envelope: &Envelope,
         correlation_id: &str,
     ) -> Evaluation {
-        let rules = Arc::clone(&self.rules);
-        let event = envelope.raw.clone();
-        let view = ado::normalize(envelope);
-        let headers = delivery.headers.clone();
-        let source = delivery.source.clone();
-        let correlation = correlation_id.to_owned();
-        // Not the blocking pool: an evaluation that overruns is abandoned
-        // (CEL cannot be interrupted) and must not hold up anything else,
-        // shutdown included (see `workers`).
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let span = tracing::debug_span!("delivery.evaluate", rules = rules.rules().len());
-        let spawned = self.evaluators.run(move || {
-            let _entered = span.enter();
-            let ado_json = serde_json::to_value(&view).unwrap_or(Value::Null);
-            let _ = tx.send(rules.evaluate(&Variables {
-                event: &event,
-                ado: &ado_json,
-                headers: &headers,
-                source: &source,
-                correlation_id: &correlation,
-            }));
-        });
-        let failed = |reason: &str, error: String| Evaluation {
-            decisions: vec![RuleDecision {
-                rule: "*".into(),
-                matched: false,
-                reason: reason.into(),
-                error: Some(error),
-            }],
-            actions: vec![],
+        let span = tracing::debug_span!("delivery.evaluate", rules = self.rules.rules().len());
+        // The normalized view, as JSON, only for rules that read it.
+        let ado = if self.rules.reads_for(&envelope.event_type).has("ado") {
+            serde_json::to_value(ado::normalize(envelope)).unwrap_or(Value::Null)
+        } else {
+            Value::Null
         };
-        let evaluation = match spawned {
-            Err(e) => failed(
-                "rule evaluation failed",
-                format!("cannot start rule evaluation: {e}"),
-            ),
-            Ok(_) => match tokio::time::timeout(self.rule_timeout, rx).await {
-                Ok(Ok(e)) => e,
-                Ok(Err(_)) => failed("rule evaluation failed", "rule evaluation panicked".into()),
-                Err(_) => failed(
-                    "rule evaluation timed out",
-                    format!(
-                        "rules took longer than {:?} (limits.ruleTimeout)",
-                        self.rule_timeout
-                    ),
-                ),
-            },
+        let evaluation = if self.rules.iterates_for(&envelope.event_type) {
+            self.evaluate_apart(delivery, envelope, ado, correlation_id, span)
+                .await
+        } else {
+            // A panic (a bug in CEL, say) fails this delivery as it would
+            // on the pool, instead of answering 503 to every redelivery.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                span.in_scope(|| {
+                    evaluate_rules(
+                        &self.rules,
+                        &envelope.raw,
+                        &ado,
+                        &delivery.headers,
+                        &delivery.source,
+                        correlation_id,
+                    )
+                })
+            }))
+            .unwrap_or_else(|_| {
+                evaluation_failed("rule evaluation failed", "rule evaluation panicked".into())
+            })
         };
         for d in &evaluation.decisions {
             match &d.error {
@@ -503,6 +518,56 @@ impl Bridge {
             }
         }
         evaluation
+    }
+
+    /// Evaluates on a thread of the evaluators' pool within `rule_timeout`.
+    async fn evaluate_apart(
+        &self,
+        delivery: &Delivery,
+        envelope: &Envelope,
+        ado: Value,
+        correlation_id: &str,
+        span: tracing::Span,
+    ) -> Evaluation {
+        let rules = Arc::clone(&self.rules);
+        let event = envelope.raw.clone();
+        let headers = delivery.headers.clone();
+        let source = delivery.source.clone();
+        let correlation = correlation_id.to_owned();
+        // Not the blocking pool: an evaluation that overruns is abandoned
+        // (CEL cannot be interrupted) and must not hold up anything else,
+        // shutdown included (see `workers`).
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = self.evaluators.run(move || {
+            let _entered = span.enter();
+            let _ = tx.send(evaluate_rules(
+                &rules,
+                &event,
+                &ado,
+                &headers,
+                &source,
+                &correlation,
+            ));
+        });
+        match spawned {
+            Err(e) => evaluation_failed(
+                "rule evaluation failed",
+                format!("cannot start rule evaluation: {e}"),
+            ),
+            Ok(_) => match tokio::time::timeout(self.rule_timeout, rx).await {
+                Ok(Ok(e)) => e,
+                Ok(Err(_)) => {
+                    evaluation_failed("rule evaluation failed", "rule evaluation panicked".into())
+                }
+                Err(_) => evaluation_failed(
+                    "rule evaluation timed out",
+                    format!(
+                        "rules took longer than {:?} (limits.ruleTimeout)",
+                        self.rule_timeout
+                    ),
+                ),
+            },
+        }
     }
 
     fn duplicate(
@@ -809,3 +874,7 @@ pub fn outcome_name(o: Outcome) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -83,24 +83,41 @@ impl<'a> Variables<'a> {
     /// variables borrow the JSON they come from: strings and keys are not
     /// copied.
     pub fn context(&self) -> Context<'a, 'a> {
+        self.context_reading(Reads::ALL)
+    }
+
+    /// [`Variables::context`] with only the variables in `reads`: turning
+    /// the whole envelope into CEL values is wasted on rules that only read
+    /// `ado`.
+    pub fn context_reading(&self, reads: Reads) -> Context<'a, 'a> {
         // `Context::default()` builds the standard library's function table
         // anew, which cost more than converting a whole delivery; the table
         // never changes, so every delivery shares one.
         static STDLIB: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
         let mut ctx = Context::with_env(Arc::clone(&STDLIB));
-        ctx.add_variable_as_val("event", to_val(self.event));
-        ctx.add_variable_as_val("ado", to_val(self.ado));
-        let headers: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val(v)))
-            .collect();
-        ctx.add_variable_as_val("headers", Box::new(CelMap::from(headers)));
-        ctx.add_variable_as_val("source", Box::new(CelString::from(self.source)));
-        ctx.add_variable_as_val(
-            "correlationId",
-            Box::new(CelString::from(self.correlation_id)),
-        );
+        if reads.has("event") {
+            ctx.add_variable_as_val("event", to_val(self.event));
+        }
+        if reads.has("ado") {
+            ctx.add_variable_as_val("ado", to_val(self.ado));
+        }
+        if reads.has("headers") {
+            let headers: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> = self
+                .headers
+                .iter()
+                .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val(v)))
+                .collect();
+            ctx.add_variable_as_val("headers", Box::new(CelMap::from(headers)));
+        }
+        if reads.has("source") {
+            ctx.add_variable_as_val("source", Box::new(CelString::from(self.source)));
+        }
+        if reads.has("correlationId") {
+            ctx.add_variable_as_val(
+                "correlationId",
+                Box::new(CelString::from(self.correlation_id)),
+            );
+        }
         ctx
     }
 }
@@ -131,6 +148,40 @@ fn to_val(v: &Value) -> Box<dyn Val + '_> {
 
 /// Names rules may reference at the top level.
 pub const VARIABLE_NAMES: &[&str] = &["event", "ado", "headers", "source", "correlationId"];
+
+/// Which of [`VARIABLE_NAMES`] some expressions read (a bit each, in that
+/// order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reads(u8);
+
+impl Reads {
+    /// Every variable.
+    pub const ALL: Self = Self(u8::MAX);
+
+    /// The variables among `names` (other names, such as a comprehension's
+    /// own variable, are not variables rules get).
+    pub fn of<'n>(names: impl IntoIterator<Item = &'n str>) -> Self {
+        Self(names.into_iter().fold(0, |bits, n| bits | Self::bit(n)))
+    }
+
+    /// What either reads.
+    #[must_use]
+    pub fn and(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Whether `name` is read.
+    pub fn has(self, name: &str) -> bool {
+        self.0 & Self::bit(name) != 0
+    }
+
+    fn bit(name: &str) -> u8 {
+        VARIABLE_NAMES
+            .iter()
+            .position(|v| *v == name)
+            .map_or(0, |i| 1 << i)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ use std::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use celval::{VARIABLE_NAMES, Variables, to_cel};
+pub use celval::{Reads, VARIABLE_NAMES, Variables, to_cel};
 pub use spec::OnConflict;
 pub use template::{Expr, NullText, Template};
 
@@ -97,6 +97,11 @@ pub struct Rule {
     pub when: Option<Expr>,
     /// What to do when it matches.
     pub action: ActionTemplate,
+    /// Whether an expression of it holds a comprehension
+    /// ([`Expr::iterates`]), so its evaluation needs a deadline.
+    iterates: bool,
+    /// The variables its expressions read.
+    reads: Reads,
 }
 
 /// An `events:` entry.
@@ -142,6 +147,11 @@ impl EventPattern {
 }
 
 impl Rule {
+    /// Whether one of its event patterns matches `event_type`.
+    pub fn listens_to(&self, event_type: &str) -> bool {
+        self.events.iter().any(|p| p.matches(event_type))
+    }
+
     /// Every expression of the rule: `when` and all templates.
     pub fn exprs(&self) -> Vec<&Expr> {
         let a = &self.action;
@@ -331,6 +341,25 @@ impl RuleSet {
         &self.rules
     }
 
+    /// Whether a rule that listens to `event_type` holds a comprehension:
+    /// only then can evaluating a delivery of that type take longer than a
+    /// few passes over it, so only then does it need a thread of its own
+    /// and a deadline (`limits.ruleTimeout`).
+    pub fn iterates_for(&self, event_type: &str) -> bool {
+        self.listening(event_type).any(|r| r.iterates)
+    }
+
+    /// The variables read by the rules that listen to `event_type`: the
+    /// only ones a delivery of that type needs to build.
+    pub fn reads_for(&self, event_type: &str) -> Reads {
+        self.listening(event_type)
+            .fold(Reads::default(), |r, rule| r.and(rule.reads))
+    }
+
+    fn listening<'s>(&'s self, event_type: &'s str) -> impl Iterator<Item = &'s Rule> {
+        self.rules.iter().filter(move |r| r.listens_to(event_type))
+    }
+
     /// Evaluates every rule against one delivery.
     pub fn evaluate(&self, vars: &Variables<'_>) -> Evaluation {
         let event_type = vars
@@ -338,10 +367,10 @@ impl RuleSet {
             .get("eventType")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let ctx = vars.context();
+        let ctx = vars.context_reading(self.reads_for(event_type));
         let mut eval = Evaluation::default();
         for rule in &self.rules {
-            if !rule.events.iter().any(|p| p.matches(event_type)) {
+            if !rule.listens_to(event_type) {
                 let listed: Vec<_> = rule.events.iter().map(EventPattern::as_written).collect();
                 eval.decisions.push(RuleDecision {
                     rule: rule.name.clone(),
@@ -524,14 +553,23 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
             }
         }
     };
-    Ok(Rule {
+    let mut rule = Rule {
         name: spec.name,
         description: spec.description,
         file: path.to_owned(),
         events,
         when,
         action,
-    })
+        iterates: false,
+        reads: Reads::default(),
+    };
+    let exprs = rule.exprs();
+    let iterates = exprs.iter().any(|e| e.iterates());
+    let reads = exprs.iter().fold(Reads::default(), |r, e| {
+        r.and(Reads::of(e.variables().iter().map(String::as_str)))
+    });
+    (rule.iterates, rule.reads) = (iterates, reads);
+    Ok(rule)
 }
 
 /// Rejects expressions that read variables rules never get, so a typo like

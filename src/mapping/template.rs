@@ -18,6 +18,8 @@ pub struct Expr {
     /// Source text.
     pub source: String,
     program: Program,
+    /// Whether it holds a comprehension (see [`Expr::iterates`]).
+    iterates: bool,
 }
 
 impl std::fmt::Debug for Expr {
@@ -72,7 +74,8 @@ impl Expr {
             let msg = e.to_string().replace('\n', "; ");
             format!("CEL syntax error in `{trimmed}`: {msg}")
         })?;
-        if comprehension_depth(program.expression()) > MAX_COMPREHENSION_DEPTH {
+        let depth = comprehension_depth(program.expression());
+        if depth > MAX_COMPREHENSION_DEPTH {
             return Err(format!(
                 "`{trimmed}` nests comprehensions more than {MAX_COMPREHENSION_DEPTH} deep"
             ));
@@ -80,7 +83,17 @@ impl Expr {
         Ok(Self {
             source: trimmed.to_owned(),
             program,
+            iterates: depth > 0,
         })
+    }
+
+    /// Whether it holds a comprehension (`all`, `exists`, `map` ...), the
+    /// only construct of CEL's standard library whose work can grow faster
+    /// than the delivery: without one, evaluating visits each node of the
+    /// expression once, and no function it can call does more than a pass
+    /// over its arguments.
+    pub fn iterates(&self) -> bool {
+        self.iterates
     }
 
     /// Evaluates against `ctx`.

@@ -252,3 +252,71 @@ fn several_rules_may_match_one_delivery_and_errors_are_reported() {
     );
     assert!(eval.has_errors());
 }
+
+#[test]
+fn only_rules_with_comprehensions_iterate() {
+    let rules = RuleSet::from_rules(
+        parse(
+            "version: 1
+rules:
+  - name: plain
+    events: [git.push]
+    when: ado.branch == 'main' && event.resource.commits.size() > 0
+    start: {workflowType: W, taskQueue: q, workflowId: 'w-${{ ado.commit.id }}'}
+  - name: in-when
+    events: [build.complete]
+    when: event.resource.commits.exists(c, c.comment.contains('x'))
+    signal: {workflowId: w, signalName: s}
+  - name: in-template
+    events: ['ms.vss-release.*']
+    signal:
+      workflowId: w
+      signalName: s
+      input: '${{ event.resource.commits.map(c, c.commitId) }}'
+",
+        )
+        .expect("rules compile"),
+    );
+    let iterates: Vec<_> = rules.rules().iter().map(|r| r.iterates).collect();
+    assert_eq!(iterates, [false, true, true]);
+    assert!(!rules.iterates_for("git.push"), "only `plain` listens");
+    assert!(rules.iterates_for("build.complete"));
+    assert!(rules.iterates_for("ms.vss-release.deployment-approval-pending-event"));
+    assert!(
+        !rules.iterates_for("git.pullrequest.created"),
+        "nobody listens"
+    );
+}
+
+#[test]
+fn a_delivery_builds_only_the_variables_its_rules_read() {
+    let rules = RuleSet::from_rules(
+        parse(
+            "version: 1
+rules:
+  - name: deploy
+    events: [git.push]
+    when: ado.branch == 'main'
+    start: {workflowType: W, taskQueue: q, workflowId: 'w-${{ source }}'}
+  - name: builds
+    events: [build.complete]
+    when: headers['x-test'] == 'yes' && event.resource.commits.exists(c, c.id != '')
+    signal: {workflowId: w, signalName: s}
+",
+        )
+        .expect("rules compile"),
+    );
+    let push = rules.reads_for("git.push");
+    assert_eq!(push, Reads::of(["ado", "source"]));
+    assert!(!push.has("event") && !push.has("headers"));
+    // `c` is the comprehension's own variable, not one rules get.
+    assert_eq!(
+        rules.reads_for("build.complete"),
+        Reads::of(["headers", "event"])
+    );
+    assert_eq!(rules.reads_for("git.pullrequest.created"), Reads::default());
+    // What the rule reads is there; the rest was never built.
+    let eval = evaluate(&rules, &fixture("git.push.json"));
+    assert_eq!(eval.actions.len(), 1, "{:?}", eval.decisions);
+    assert_eq!(eval.actions[0].workflow_id, "w-fabrikam");
+}

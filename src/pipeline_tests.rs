@@ -1,0 +1,102 @@
+//! The pipeline without HTTP: where rules are evaluated.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use super::*;
+use crate::{config::SpoolConfig, temporal::ActionResult};
+
+/// A Temporal that is never reached: these deliveries are dry runs.
+struct Unreached;
+
+impl Gateway for Unreached {
+    fn execute<'a>(
+        &'a self,
+        _: &'a PlannedAction,
+        _: &'a CallContext,
+        _: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<ActionResult, TemporalError>> {
+        Box::pin(async { Err(TemporalError::Unavailable("not in this test".into())) })
+    }
+
+    fn is_ready(&self) -> bool {
+        false
+    }
+}
+
+const RULES: &str = "version: 1
+rules:
+  - name: plain
+    events: [git.push]
+    when: ado.branch == 'main'
+    start: {workflowType: W, taskQueue: q, workflowId: 'w-${{ ado.commit.id }}'}
+  - name: iterating
+    events: [git.pullrequest.created]
+    when: event.resource.reviewers.exists(r, r.displayName != '')
+    signal: {workflowId: w, signalName: s}
+";
+
+fn bridge(dir: &Path) -> Bridge {
+    let rules = RuleSet::from_rules(
+        RuleSet::parse_file(Path::new("rules.yaml"), RULES).expect("rules compile"),
+    );
+    let store = Store::open(dir).expect("store");
+    let gateway: Arc<dyn Gateway> = Arc::new(Unreached);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    Bridge {
+        rules: Arc::new(rules),
+        dispatcher: Dispatcher::new(
+            store.clone(),
+            Arc::clone(&gateway),
+            SpoolConfig::default(),
+            Arc::clone(&metrics),
+        ),
+        gateway,
+        log: DeliveryLog::new(store.clone()),
+        store,
+        mode: DeliveryMode::Durable,
+        rule_timeout: Duration::from_secs(5),
+        evaluators: crate::workers::Workers::new("test-rules", 2),
+        metrics,
+    }
+}
+
+fn dry_run(fixture: &str) -> Delivery {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ado")
+        .join(fixture);
+    Delivery {
+        source: "fabrikam".into(),
+        allow: Allow::default(),
+        key_ids: String::new(),
+        headers: Map::new(),
+        correlation_header: None,
+        trace: None,
+        body: std::fs::read(&path).expect("fixture").into(),
+        dry_run: true,
+    }
+}
+
+#[tokio::test]
+async fn rules_without_comprehensions_are_evaluated_on_the_request_and_others_apart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = bridge(dir.path());
+
+    let ans = b.handle(dry_run("git.push.json")).await;
+    assert_eq!(ans.report.outcome, Outcome::DryRun, "{:?}", ans.report);
+    assert_eq!(ans.report.actions.len(), 1, "`plain` matched");
+    assert_eq!(b.evaluators.kept(), 0, "no evaluation thread was needed");
+
+    let ans = b.handle(dry_run("git.pullrequest.created.json")).await;
+    assert_eq!(ans.report.outcome, Outcome::DryRun, "{:?}", ans.report);
+    assert_eq!(ans.report.actions.len(), 1, "`iterating` matched");
+    // The thread that evaluated it joins the pool once its job is done.
+    let waited = std::time::Instant::now();
+    while b.evaluators.kept() == 0 && waited.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        b.evaluators.kept(),
+        1,
+        "a comprehension runs on its own thread"
+    );
+}
