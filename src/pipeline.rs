@@ -383,28 +383,6 @@ impl Bridge {
                 Some("this source may not deliver events of this organization or project".into());
             return self.log_only(entry, answer(403, report));
         }
-        // Direct mode sends before it records, so it asks first; durable
-        // mode's admission finds earlier deliveries in the same step that
-        // records this one.
-        if !delivery.dry_run && self.mode == DeliveryMode::Direct {
-            match self
-                .store
-                .find(
-                    &envelope.id,
-                    &delivery.source,
-                    envelope.notification_key().as_deref(),
-                )
-                .await
-            {
-                Ok(Some((earlier, rows))) => {
-                    let ans = self.duplicate(report, &envelope.id, earlier, &rows);
-                    return self.log_only(entry, ans);
-                }
-                Ok(None) => {}
-                Err(e) => return self.log_only(entry, self.store_unavailable(report, &e)),
-            }
-        }
-
         let evaluation = self.evaluate(&delivery, &envelope, &correlation_id).await;
         report.rules = evaluation.decisions.clone();
         if let Some(rule) = evaluation
@@ -442,6 +420,29 @@ impl Bridge {
             return self
                 .finish_without_actions(report, &evaluation, entry)
                 .await;
+        }
+        // Only deliveries with actions can be duplicates (as in durable
+        // mode, a redelivery after the rules changed is answered by the
+        // rules of now). Direct mode sends before it records, so it asks
+        // now; durable mode's admission finds earlier deliveries in the
+        // same step that records this one.
+        if self.mode == DeliveryMode::Direct {
+            match self
+                .store
+                .find(
+                    &envelope.id,
+                    &delivery.source,
+                    envelope.notification_key().as_deref(),
+                )
+                .await
+            {
+                Ok(Some((earlier, rows))) => {
+                    let ans = self.duplicate(report, &envelope.id, earlier, &rows);
+                    return self.log_only(entry, ans);
+                }
+                Ok(None) => {}
+                Err(e) => return self.log_only(entry, self.store_unavailable(report, &e)),
+            }
         }
         let ans = match self.mode {
             DeliveryMode::Direct => {

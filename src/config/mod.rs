@@ -157,7 +157,8 @@ pub struct LimitsFile {
     pub dedupe_retention: Option<Env<HumanDuration>>,
     /// Most requests served at once; more get 503.
     pub max_concurrent_requests: Option<Env<usize>>,
-    /// Longest time rules may take to evaluate one delivery.
+    /// Longest time rules may take to evaluate one delivery, when one of
+    /// them holds a comprehension (others are not timed: see `pipeline`).
     pub rule_timeout: Option<Env<HumanDuration>>,
 }
 
@@ -398,7 +399,7 @@ pub struct Limits {
     pub dedupe_retention: Duration,
     /// Concurrency cap.
     pub max_concurrent_requests: usize,
-    /// Rule evaluation time bound.
+    /// Rule evaluation time bound, for rules with comprehensions.
     pub rule_timeout: Duration,
 }
 

@@ -332,22 +332,31 @@ fn actions_of(c: &Connection, delivery_id: i64) -> rusqlite::Result<Vec<ActionRo
 
 /// An earlier delivery of the same notification, or of the same event
 /// through the same source (another source may have rules of its own).
+/// The redelivery lookup: the first remembered delivery of the same event
+/// (`?1`, from source `?3`) or notification (`?2`). `remembered = 1` is
+/// written in both branches: SQLite uses a partial index for a branch of
+/// an OR only when that branch implies the index's condition, and scans
+/// the whole table otherwise.
+fn find_sql() -> String {
+    format!(
+        "SELECT id, {DELIVERY_COLUMNS} FROM deliveries
+         WHERE (remembered = 1 AND event_id = ?1 AND source = ?3)
+            OR (remembered = 1 AND ?2 IS NOT NULL AND notification_key = ?2)
+         ORDER BY id LIMIT 1"
+    )
+}
+
 fn find_in(
     c: &Connection,
     event_id: &str,
     source: &str,
     key: Option<&str>,
 ) -> rusqlite::Result<Option<(i64, DeliveryRecord)>> {
-    c.prepare_cached(&format!(
-        "SELECT id, {DELIVERY_COLUMNS} FROM deliveries
-         WHERE remembered = 1
-           AND ((event_id = ?1 AND source = ?3) OR (?2 IS NOT NULL AND notification_key = ?2))
-         ORDER BY id LIMIT 1"
-    ))?
-    .query_row(params![event_id, key, source], |r| {
-        Ok((r.get(0)?, delivery_row_at(r, 1)?))
-    })
-    .optional()
+    c.prepare_cached(&find_sql())?
+        .query_row(params![event_id, key, source], |r| {
+            Ok((r.get(0)?, delivery_row_at(r, 1)?))
+        })
+        .optional()
 }
 
 /// One-off changes to what earlier versions stored, each run once
@@ -361,6 +370,16 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             "BEGIN;
              UPDATE deliveries SET remembered = 0 WHERE remembered = 1 AND outcome = 'ignored';
              PRAGMA user_version = 1;
+             COMMIT;",
+        )?;
+    }
+    if version < 2 {
+        // The redelivery indexes became partial (`schema::ADDED_INDEXES`).
+        conn.execute_batch(
+            "BEGIN;
+             DROP INDEX IF EXISTS deliveries_event_id;
+             DROP INDEX IF EXISTS deliveries_notification_key;
+             PRAGMA user_version = 2;
              COMMIT;",
         )?;
     }

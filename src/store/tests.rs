@@ -503,3 +503,77 @@ async fn only_batches_with_something_to_keep_wait_for_the_disk() {
     );
     assert_eq!(s.call_relaxed(level).await.expect("relaxed"), 1);
 }
+
+#[tokio::test]
+async fn log_only_rows_stay_out_of_the_redelivery_indexes_which_lookups_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let s = Store::open(dir.path()).expect("open");
+        s.admit(rec("acted", Some("sub/1"), 1), vec![action("wf")], None, 0)
+            .await
+            .expect("admit");
+        s.log_when_room(ignored("skipped", 2)).await;
+        assert!(s.find("skipped", "s", None).await.expect("find").is_none());
+    }
+    // As version 1 left it: the full indexes.
+    let c = Connection::open(dir.path().join("bridge.sqlite3")).expect("sqlite");
+    c.execute_batch(
+        "PRAGMA user_version = 1;
+         CREATE INDEX deliveries_event_id ON deliveries(event_id);
+         CREATE INDEX deliveries_notification_key ON deliveries(notification_key);",
+    )
+    .expect("downgrade");
+    drop(c);
+    let s = Store::open(dir.path()).expect("reopen");
+    let c = Connection::open(dir.path().join("bridge.sqlite3")).expect("sqlite");
+    // Only the delivery that acted is in them.
+    let rows_in = |index: &str| -> i64 {
+        c.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM deliveries INDEXED BY {index}
+                 WHERE remembered = 1 AND event_id IS NOT NULL AND notification_key IS NOT NULL"
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .expect("count")
+    };
+    assert_eq!(rows_in("deliveries_remembered_event_id"), 1);
+    assert_eq!(rows_in("deliveries_remembered_notification_key"), 1);
+    let names: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries' ORDER BY name")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("names");
+    assert!(
+        !names.contains(&"deliveries_event_id".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"deliveries_notification_key".to_owned()),
+        "{names:?}"
+    );
+    let plan: Vec<String> = c
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", find_sql()))
+        .expect("plan")
+        .query_map(params!["e", "k", "s"], |r| r.get(3))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("plan rows");
+    let plan = plan.join("\n");
+    assert!(plan.contains("deliveries_remembered_event_id"), "{plan}");
+    assert!(
+        plan.contains("deliveries_remembered_notification_key"),
+        "{plan}"
+    );
+    assert!(!plan.contains("SCAN deliveries"), "{plan}");
+    assert!(s.find("acted", "s", None).await.expect("find").is_some());
+    assert!(
+        s.find("x", "s", Some("sub/1"))
+            .await
+            .expect("find")
+            .is_some()
+    );
+}
