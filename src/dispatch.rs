@@ -367,13 +367,13 @@ impl Dispatcher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
 
     /// A Temporal that is reachable or not, and sends nothing.
-    struct Reachable(AtomicBool);
+    pub(crate) struct Reachable(pub AtomicBool);
 
     impl Gateway for Reachable {
         fn execute<'a>(

@@ -202,24 +202,6 @@ fn evaluation_failed(reason: &str, error: String) -> Evaluation {
     }
 }
 
-/// Evaluates `rules` with the variables a delivery gives them.
-fn evaluate_rules(
-    rules: &RuleSet,
-    event: &Value,
-    ado: &Value,
-    headers: &Map<String, Value>,
-    source: &str,
-    correlation_id: &str,
-) -> Evaluation {
-    rules.evaluate(&Variables {
-        event,
-        ado,
-        headers,
-        source,
-        correlation_id,
-    })
-}
-
 /// Seconds ADO is told to wait when Temporal is unavailable.
 pub const RETRY_AFTER_SECS: u64 = 10;
 
@@ -480,13 +462,14 @@ impl Bridge {
         correlation_id: &str,
     ) -> Evaluation {
         let span = tracing::debug_span!("delivery.evaluate", rules = self.rules.rules().len());
+        let needs = self.rules.needs(&envelope.event_type);
         // The normalized view, as JSON, only for rules that read it.
-        let ado = if self.rules.reads_for(&envelope.event_type).has("ado") {
+        let ado = if needs.reads.has("ado") {
             serde_json::to_value(ado::normalize(envelope)).unwrap_or(Value::Null)
         } else {
             Value::Null
         };
-        let evaluation = if self.rules.iterates_for(&envelope.event_type) {
+        let evaluation = if needs.iterates {
             self.evaluate_apart(delivery, envelope, ado, correlation_id, span)
                 .await
         } else {
@@ -494,14 +477,13 @@ impl Bridge {
             // on the pool, instead of answering 503 to every redelivery.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 span.in_scope(|| {
-                    evaluate_rules(
-                        &self.rules,
-                        &envelope.raw,
-                        &ado,
-                        &delivery.headers,
-                        &delivery.source,
+                    self.rules.evaluate(&Variables {
+                        event: &envelope.raw,
+                        ado: &ado,
+                        headers: &delivery.headers,
+                        source: &delivery.source,
                         correlation_id,
-                    )
+                    })
                 })
             }))
             .unwrap_or_else(|_| {
@@ -541,14 +523,13 @@ impl Bridge {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = self.evaluators.run(move || {
             let _entered = span.enter();
-            let _ = tx.send(evaluate_rules(
-                &rules,
-                &event,
-                &ado,
-                &headers,
-                &source,
-                &correlation,
-            ));
+            let _ = tx.send(rules.evaluate(&Variables {
+                event: &event,
+                ado: &ado,
+                headers: &headers,
+                source: &source,
+                correlation_id: &correlation,
+            }));
         });
         match spawned {
             Err(e) => evaluation_failed(

@@ -3,25 +3,7 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use super::*;
-use crate::{config::SpoolConfig, temporal::ActionResult};
-
-/// A Temporal that is never reached: these deliveries are dry runs.
-struct Unreached;
-
-impl Gateway for Unreached {
-    fn execute<'a>(
-        &'a self,
-        _: &'a PlannedAction,
-        _: &'a CallContext,
-        _: &'a str,
-    ) -> futures_util::future::BoxFuture<'a, Result<ActionResult, TemporalError>> {
-        Box::pin(async { Err(TemporalError::Unavailable("not in this test".into())) })
-    }
-
-    fn is_ready(&self) -> bool {
-        false
-    }
-}
+use crate::{config::SpoolConfig, dispatch::tests::Reachable};
 
 const RULES: &str = "version: 1
 rules:
@@ -40,7 +22,8 @@ fn bridge(dir: &Path) -> Bridge {
         RuleSet::parse_file(Path::new("rules.yaml"), RULES).expect("rules compile"),
     );
     let store = Store::open(dir).expect("store");
-    let gateway: Arc<dyn Gateway> = Arc::new(Unreached);
+    // These deliveries are dry runs: Temporal is never asked.
+    let gateway: Arc<dyn Gateway> = Arc::new(Reachable(false.into()));
     let metrics = Arc::new(crate::metrics::Metrics::default());
     Bridge {
         rules: Arc::new(rules),

@@ -104,6 +104,19 @@ pub struct Rule {
     reads: Reads,
 }
 
+/// What evaluating a delivery of one event type takes
+/// ([`RuleSet::needs`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The variables the listening rules read: the only ones to build.
+    pub reads: Reads,
+    /// Whether a listening rule holds a comprehension: only then can
+    /// evaluation take longer than a few passes over the delivery, so only
+    /// then does it need a thread of its own and a deadline
+    /// (`limits.ruleTimeout`).
+    pub iterates: bool,
+}
+
 /// An `events:` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventPattern {
@@ -341,23 +354,16 @@ impl RuleSet {
         &self.rules
     }
 
-    /// Whether a rule that listens to `event_type` holds a comprehension:
-    /// only then can evaluating a delivery of that type take longer than a
-    /// few passes over it, so only then does it need a thread of its own
-    /// and a deadline (`limits.ruleTimeout`).
-    pub fn iterates_for(&self, event_type: &str) -> bool {
-        self.listening(event_type).any(|r| r.iterates)
-    }
-
-    /// The variables read by the rules that listen to `event_type`: the
-    /// only ones a delivery of that type needs to build.
-    pub fn reads_for(&self, event_type: &str) -> Reads {
-        self.listening(event_type)
-            .fold(Reads::default(), |r, rule| r.and(rule.reads))
-    }
-
-    fn listening<'s>(&'s self, event_type: &'s str) -> impl Iterator<Item = &'s Rule> {
-        self.rules.iter().filter(move |r| r.listens_to(event_type))
+    /// What a delivery of `event_type` needs from the rules that listen to
+    /// it, in one pass over them.
+    pub fn needs(&self, event_type: &str) -> Needs {
+        self.rules
+            .iter()
+            .filter(|r| r.listens_to(event_type))
+            .fold(Needs::default(), |n, r| Needs {
+                reads: n.reads.and(r.reads),
+                iterates: n.iterates || r.iterates,
+            })
     }
 
     /// Evaluates every rule against one delivery.
@@ -367,7 +373,7 @@ impl RuleSet {
             .get("eventType")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let ctx = vars.context_reading(self.reads_for(event_type));
+        let ctx = vars.context_reading(self.needs(event_type).reads);
         let mut eval = Evaluation::default();
         for rule in &self.rules {
             if !rule.listens_to(event_type) {

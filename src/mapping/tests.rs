@@ -279,11 +279,15 @@ rules:
     );
     let iterates: Vec<_> = rules.rules().iter().map(|r| r.iterates).collect();
     assert_eq!(iterates, [false, true, true]);
-    assert!(!rules.iterates_for("git.push"), "only `plain` listens");
-    assert!(rules.iterates_for("build.complete"));
-    assert!(rules.iterates_for("ms.vss-release.deployment-approval-pending-event"));
+    assert!(!rules.needs("git.push").iterates, "only `plain` listens");
+    assert!(rules.needs("build.complete").iterates);
     assert!(
-        !rules.iterates_for("git.pullrequest.created"),
+        rules
+            .needs("ms.vss-release.deployment-approval-pending-event")
+            .iterates
+    );
+    assert!(
+        !rules.needs("git.pullrequest.created").iterates,
         "nobody listens"
     );
 }
@@ -306,15 +310,18 @@ rules:
         )
         .expect("rules compile"),
     );
-    let push = rules.reads_for("git.push");
+    let push = rules.needs("git.push").reads;
     assert_eq!(push, Reads::of(["ado", "source"]));
     assert!(!push.has("event") && !push.has("headers"));
     // `c` is the comprehension's own variable, not one rules get.
     assert_eq!(
-        rules.reads_for("build.complete"),
+        rules.needs("build.complete").reads,
         Reads::of(["headers", "event"])
     );
-    assert_eq!(rules.reads_for("git.pullrequest.created"), Reads::default());
+    assert_eq!(
+        rules.needs("git.pullrequest.created").reads,
+        Reads::default()
+    );
     // What the rule reads is there; the rest was never built.
     let eval = evaluate(&rules, &fixture("git.push.json"));
     assert_eq!(eval.actions.len(), 1, "{:?}", eval.decisions);
