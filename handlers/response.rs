@@ -1,7 +1,6 @@
 //! Turning an [`Answer`] into an HTTP response ADO understands.
 
 use axum::{
-    Json,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -15,12 +14,14 @@ impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let correlation = HeaderValue::from_str(&self.report.correlation_id).ok();
-        let mut resp = (status, Json(self.report)).into_response();
+        let retry_after = self.retry_after;
+        let json = HeaderValue::from_static("application/json");
+        let mut resp = (status, [(header::CONTENT_TYPE, json)], self.into_body()).into_response();
         let h = resp.headers_mut();
         if let Some(v) = correlation {
             h.insert(CORRELATION_HEADER, v);
         }
-        if let Some(secs) = self.retry_after {
+        if let Some(secs) = retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if status == StatusCode::UNAUTHORIZED {

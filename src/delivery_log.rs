@@ -85,7 +85,7 @@ impl Entry {
             event_type: self.event_type,
             status: ans.status,
             outcome: crate::pipeline::outcome_name(ans.report.outcome),
-            response: serde_json::to_string(&ans.report).unwrap_or_default(),
+            response: ans.body().to_owned(),
             received_at_ms: unix_ms(self.received.unwrap_or_else(SystemTime::now)),
             reason_code: reason_code(ans).to_owned(),
             remembered,
@@ -205,13 +205,7 @@ pub async fn backfill_reason_codes(store: &Store) -> Result<usize, crate::store:
             .into_iter()
             .map(|(id, status, response)| {
                 let code = serde_json::from_str::<crate::pipeline::Report>(&response)
-                    .map(|report| {
-                        reason_code(&Answer {
-                            status,
-                            retry_after: None,
-                            report,
-                        })
-                    })
+                    .map(|report| reason_code(&Answer::new(status, report)))
                     .unwrap_or("UNKNOWN");
                 (id, code.to_owned())
             })

@@ -4,7 +4,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, SystemTime},
 };
 
@@ -38,6 +41,10 @@ pub struct Dispatcher {
     detached: Arc<Semaphore>,
     /// Deliveries allowed to wait on the fast path at once.
     fast_paths: Arc<Semaphore>,
+    /// Temporal is behind (see [`Dispatcher::fast_path`]).
+    behind: AtomicBool,
+    /// The one place on the fast path while `behind`.
+    probe: Arc<Semaphore>,
 }
 
 /// Most deliveries waiting for Temporal on the fast path at once. More
@@ -51,6 +58,13 @@ pub const MAX_FAST_PATHS: usize = 64;
 /// abandoned with its caller as before, so memory stays bounded; the
 /// dispatcher sends it again later with the same request id.
 const MAX_DETACHED_ATTEMPTS: usize = 256;
+
+/// A place on the fast path, given back on drop.
+pub(crate) struct FastPath {
+    _place: tokio::sync::OwnedSemaphorePermit,
+    /// Taken while Temporal was behind.
+    probe: bool,
+}
 
 /// Marks an action as being attempted; released on drop, also when the
 /// attempt is abandoned mid-call.
@@ -89,16 +103,68 @@ impl Dispatcher {
             wake: Notify::new(),
             detached: Arc::new(Semaphore::new(MAX_DETACHED_ATTEMPTS)),
             fast_paths: Arc::new(Semaphore::new(MAX_FAST_PATHS)),
+            behind: AtomicBool::new(false),
+            probe: Arc::new(Semaphore::new(1)),
         })
     }
 
     /// A place on the fast path, while Temporal is reachable and keeps up
     /// (see [`MAX_FAST_PATHS`]); `None` when there is no fast path to take.
-    pub(crate) fn fast_path(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    ///
+    /// When a wait runs out or every place is taken, Temporal is behind:
+    /// from then on one delivery at a time tries the fast path (a probe)
+    /// and the others are answered 202 at once. The fast path opens again
+    /// when a probe is answered in time and the dispatcher has caught up
+    /// (no pending action beyond those being sent). Without this, a burst
+    /// Temporal cannot keep up with keeps every place taken, and a steady
+    /// share of deliveries waits the whole `fastPathWait` for nothing.
+    pub(crate) fn fast_path(&self) -> Option<FastPath> {
         if self.settings.fast_path_wait.is_zero() || !self.gateway.is_ready() {
             return None;
         }
-        Arc::clone(&self.fast_paths).try_acquire_owned().ok()
+        if !self.behind.load(Ordering::Acquire) {
+            if let Ok(place) = Arc::clone(&self.fast_paths).try_acquire_owned() {
+                return Some(FastPath {
+                    _place: place,
+                    probe: false,
+                });
+            }
+            self.set_behind(true);
+        }
+        let place = Arc::clone(&self.probe).try_acquire_owned().ok()?;
+        Some(FastPath {
+            _place: place,
+            probe: true,
+        })
+    }
+
+    /// Tells how a fast path ended: answered within `fastPathWait`
+    /// (whatever Temporal said), or its wait ran out.
+    pub(crate) fn fast_path_ended(&self, path: &FastPath, in_time: bool) {
+        if !in_time {
+            self.set_behind(true);
+        } else if path.probe && self.store.pending() <= self.in_flight() {
+            self.set_behind(false);
+        }
+    }
+
+    fn set_behind(&self, behind: bool) {
+        if self.behind.swap(behind, Ordering::AcqRel) != behind {
+            if behind {
+                tracing::info!(
+                    "Temporal is behind; deliveries are answered 202 at once while one at a time tries the fast path"
+                );
+            } else {
+                tracing::info!("Temporal has caught up; the fast path is open again");
+            }
+        }
+    }
+
+    /// Actions being sent right now.
+    fn in_flight(&self) -> i64 {
+        self.claims
+            .lock()
+            .map_or(0, |c| i64::try_from(c.len()).unwrap_or(i64::MAX))
     }
 
     /// Spool settings.
@@ -371,6 +437,7 @@ pub(crate) mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
+    use crate::store::tests::{action, rec};
 
     /// A Temporal that is reachable or not, and sends nothing.
     pub(crate) struct Reachable(pub AtomicBool);
@@ -411,14 +478,7 @@ pub(crate) mod tests {
     async fn the_fast_path_is_taken_only_while_temporal_keeps_up() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (d, temporal) = dispatcher(dir.path(), Duration::from_millis(300));
-        let mut places: Vec<_> = (0..MAX_FAST_PATHS)
-            .map(|_| d.fast_path().expect("room"))
-            .collect();
-        assert!(d.fast_path().is_none(), "Temporal is far behind: no wait");
-        places.pop();
-        assert!(d.fast_path().is_some(), "one finished: room again");
-        drop(places);
-
+        assert!(d.fast_path().is_some(), "Temporal reachable: a place");
         temporal.0.store(false, Ordering::Release);
         assert!(d.fast_path().is_none(), "Temporal unreachable: no wait");
 
@@ -430,5 +490,58 @@ pub(crate) mod tests {
                 .is_none(),
             "fastPathWait: 0 has no fast path"
         );
+    }
+
+    #[tokio::test]
+    async fn once_temporal_is_behind_one_delivery_at_a_time_tries_the_fast_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (d, _) = dispatcher(dir.path(), Duration::from_millis(300));
+        let first = d.fast_path().expect("open");
+        assert!(!first.probe);
+        // Its wait ran out.
+        d.fast_path_ended(&first, false);
+        drop(first);
+        let probe = d.fast_path().expect("a probe");
+        assert!(probe.probe);
+        assert!(d.fast_path().is_none(), "the others do not wait");
+        // A probe whose wait ran out leaves it so.
+        d.fast_path_ended(&probe, false);
+        drop(probe);
+        let probe = d.fast_path().expect("the next probe");
+        assert!(d.fast_path().is_none(), "still one at a time");
+        // Answered in time with nothing left in the spool: open again.
+        d.fast_path_ended(&probe, true);
+        drop(probe);
+        let places: Vec<_> = (0..MAX_FAST_PATHS)
+            .map(|_| d.fast_path().expect("open again"))
+            .collect();
+        assert!(places.iter().all(|p| !p.probe));
+        // Every place taken: behind, and the next delivery is a probe.
+        let probe = d.fast_path().expect("a probe");
+        assert!(probe.probe);
+        drop(places);
+        assert!(
+            d.fast_path().is_none(),
+            "behind until a probe says otherwise"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_fast_path_stays_narrow_while_the_spool_holds_a_backlog() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (d, _) = dispatcher(dir.path(), Duration::from_millis(300));
+        d.store
+            .admit(rec("e1", None, 0), vec![action("wf")], None, 0)
+            .await
+            .expect("admitted");
+        assert_eq!(d.store.pending(), 1);
+        let first = d.fast_path().expect("open");
+        d.fast_path_ended(&first, false);
+        let probe = d.fast_path().expect("a probe");
+        // Temporal answered the probe in time, but one action still waits.
+        d.fast_path_ended(&probe, true);
+        drop(probe);
+        let probe = d.fast_path().expect("a probe");
+        assert!(probe.probe, "still behind while the backlog waits");
     }
 }

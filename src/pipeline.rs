@@ -123,15 +123,39 @@ pub struct Answer {
     pub retry_after: Option<u64>,
     /// Body.
     pub report: Report,
+    /// `report` as JSON, made by the first [`Answer::body`] and shared by
+    /// the response and the delivery log: the report is final by then.
+    body: std::sync::OnceLock<String>,
 }
 
 impl Answer {
-    /// A refusal before evaluation (400/401/404/413 ...).
-    pub fn rejected(status: u16, correlation_id: String, reason: impl Into<String>) -> Self {
+    /// An answer with `status` (503 asks ADO to retry later).
+    pub fn new(status: u16, report: Report) -> Self {
         Self {
             status,
-            retry_after: None,
-            report: Report {
+            retry_after: (status == 503).then_some(RETRY_AFTER_SECS),
+            report,
+            body: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The report as JSON, serialized once.
+    pub fn body(&self) -> &str {
+        self.body
+            .get_or_init(|| serde_json::to_string(&self.report).unwrap_or_default())
+    }
+
+    /// Takes the JSON body (serializing the report if nobody did yet).
+    pub fn into_body(self) -> String {
+        self.body();
+        self.body.into_inner().unwrap_or_default()
+    }
+
+    /// A refusal before evaluation (400/401/404/413 ...).
+    pub fn rejected(status: u16, correlation_id: String, reason: impl Into<String>) -> Self {
+        Self::new(
+            status,
+            Report {
                 correlation_id,
                 outcome: Outcome::Rejected,
                 reason: Some(reason.into()),
@@ -142,7 +166,7 @@ impl Answer {
                 duplicate_of: None,
                 trace_id: None,
             },
-        }
+        )
     }
 }
 
@@ -279,12 +303,7 @@ impl Report {
 }
 
 fn answer(status: u16, report: Report) -> Answer {
-    let retry_after = (status == 503).then_some(RETRY_AFTER_SECS);
-    Answer {
-        status,
-        retry_after,
-        report,
-    }
+    Answer::new(status, report)
 }
 
 impl Bridge {
@@ -767,12 +786,23 @@ impl Bridge {
         // Fast path: try now, for a short while, in order; whatever does not
         // finish is the dispatcher's.
         let done = match fast_path {
-            Some(_place) => tokio::time::timeout(
-                settings.fast_path_wait,
-                self.try_now(evaluation, &heads, &seqs, &call, &mut report),
-            )
-            .await
-            .unwrap_or(0),
+            Some(place) => {
+                let tried = tokio::time::timeout(
+                    settings.fast_path_wait,
+                    self.try_now(evaluation, &heads, &seqs, &call, &mut report),
+                )
+                .await;
+                // A fast path that sent nothing (the workflow's earlier
+                // action still pending) says nothing about Temporal.
+                let answered = report
+                    .actions
+                    .iter()
+                    .any(|a| a.status.is_some() || a.error.is_some());
+                if tried.is_err() || answered {
+                    self.dispatcher.fast_path_ended(&place, tried.is_ok());
+                }
+                tried.unwrap_or(0)
+            }
             None => 0,
         };
         let all_done =
@@ -789,9 +819,10 @@ impl Bridge {
             tracing::info!("queued for delivery");
             202
         };
+        let ans = answer(status, report);
         if all_done {
             let store = self.store.clone();
-            let response = serde_json::to_string(&report).unwrap_or_default();
+            let response = ans.body().to_owned();
             tokio::spawn(async move {
                 let _ = store
                     .set_answer(delivery_id, 200, outcome_name(Outcome::Accepted), response)
@@ -800,7 +831,7 @@ impl Bridge {
         } else {
             self.dispatcher.nudge();
         }
-        answer(status, report)
+        ans
     }
 
     /// The fast path: sends a freshly spooled delivery's actions now, in

@@ -388,10 +388,12 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Inserts a delivery; returns its row id.
 fn insert_delivery(c: &Connection, rec: &DeliveryRecord) -> rusqlite::Result<i64> {
-    c.prepare_cached(&format!(
-        "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-    ))?
-    .execute(params![
+    static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        )
+    });
+    c.prepare_cached(&INSERT)?.execute(params![
         rec.event_id,
         rec.notification_key,
         rec.correlation_id,
@@ -512,6 +514,7 @@ impl Store {
             out: None,
             reply: Some(reply),
             sync,
+            savepoint: true,
         })?;
         rx.await
             .map_err(|_| StoreError::Task("store writer dropped a job".into()))?
@@ -562,6 +565,7 @@ impl Store {
             out: None,
             reply: None,
             sync: false,
+            savepoint: false,
         };
         if let Err(e) = self.send(job) {
             tracing::warn!(error = %e, "could not write the delivery log");
@@ -1003,4 +1007,4 @@ pub fn unix_ms(t: SystemTime) -> i64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,6 +1,6 @@
 use super::*;
 
-fn rec(event: &str, key: Option<&str>, at: i64) -> DeliveryRecord {
+pub(crate) fn rec(event: &str, key: Option<&str>, at: i64) -> DeliveryRecord {
     DeliveryRecord {
         event_id: event.into(),
         notification_key: key.map(str::to_owned),
@@ -16,7 +16,7 @@ fn rec(event: &str, key: Option<&str>, at: i64) -> DeliveryRecord {
     }
 }
 
-fn action(wf: &str) -> NewAction {
+pub(crate) fn action(wf: &str) -> NewAction {
     NewAction {
         workflow_id: wf.into(),
         rule: "r".into(),

@@ -2,8 +2,8 @@
 //!
 //! Every operation is a job sent to one thread that owns the SQLite
 //! connection. The thread takes all jobs waiting (up to a batch limit), runs
-//! each inside its own savepoint of one transaction, commits once (one
-//! fsync), and only then answers each caller. Concurrent deliveries thus
+//! each inside its own savepoint of one transaction (a job of one statement
+//! needs none), commits once (one fsync), and only then answers each caller. Concurrent deliveries thus
 //! share fsyncs instead of paying one each. A batch in which no job must be
 //! on disk before its answer (reads, and writes a power cut may lose
 //! harmlessly) commits without the fsync.
@@ -50,6 +50,10 @@ pub(super) struct Call<T, F> {
     pub out: Option<rusqlite::Result<T>>,
     pub reply: Option<oneshot::Sender<Result<T, StoreError>>>,
     pub sync: bool,
+    /// Whether `f` runs in a savepoint of its own, so that its failure
+    /// leaves the batch as it was. A job of one statement needs none:
+    /// SQLite undoes a failed statement by itself.
+    pub savepoint: bool,
 }
 
 impl<T, F> Job for Call<T, F>
@@ -59,6 +63,12 @@ where
 {
     fn run(&mut self, conn: &Connection, pending: &mut Pending) -> bool {
         let Some(f) = self.f.take() else { return false };
+        if !self.savepoint {
+            let result = f(conn, pending);
+            let ok = result.is_ok();
+            self.out = Some(result);
+            return ok;
+        }
         if let Err(e) = exec(conn, "SAVEPOINT job") {
             self.out = Some(Err(e));
             return false;
