@@ -102,6 +102,16 @@ pub struct Rule {
     iterates: bool,
     /// The variables its expressions read.
     reads: Reads,
+    /// The end of its decision's reason for a delivery it does not listen
+    /// to, and the reason when `when` is false: the same for every delivery,
+    /// so written once.
+    reasons: Reasons,
+}
+
+#[derive(Debug, Default)]
+struct Reasons {
+    not_listening: String,
+    when_false: String,
 }
 
 /// What evaluating a delivery of one event type takes
@@ -375,13 +385,13 @@ impl RuleSet {
             .unwrap_or_default();
         let ctx = vars.context_reading(self.needs(event_type).reads);
         let mut eval = Evaluation::default();
+        let not_listening = format!("event type {event_type}");
         for rule in &self.rules {
             if !rule.listens_to(event_type) {
-                let listed: Vec<_> = rule.events.iter().map(EventPattern::as_written).collect();
                 eval.decisions.push(RuleDecision {
                     rule: rule.name.clone(),
                     matched: false,
-                    reason: format!("event type {event_type} is not in events {listed:?}"),
+                    reason: [not_listening.as_str(), &rule.reasons.not_listening].concat(),
                     error: None,
                 });
                 continue;
@@ -568,6 +578,16 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
         action,
         iterates: false,
         reads: Reads::default(),
+        reasons: Reasons::default(),
+    };
+    let listed: Vec<_> = rule.events.iter().map(EventPattern::as_written).collect();
+    rule.reasons = Reasons {
+        not_listening: format!(" is not in events {listed:?}"),
+        when_false: rule
+            .when
+            .as_ref()
+            .map(|w| format!("`when` is false: {}", w.source))
+            .unwrap_or_default(),
     };
     let exprs = rule.exprs();
     let iterates = exprs.iter().any(|e| e.iterates());
@@ -619,8 +639,7 @@ fn decide(rule: &Rule, ctx: &cel::Context) -> (RuleDecision, Option<PlannedActio
         match when.eval(ctx) {
             Ok(cel::Value::Bool(true)) => {}
             Ok(cel::Value::Bool(false)) => {
-                let reason = format!("`when` is false: {}", when.source);
-                return (decision(false, reason, None), None);
+                return (decision(false, rule.reasons.when_false.clone(), None), None);
             }
             Ok(other) => {
                 let msg = format!("`when` must be a bool, got {:?}", other.type_of());

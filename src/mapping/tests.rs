@@ -66,7 +66,21 @@ fn skip_deploy_and_other_branches_are_ignored_with_reasons() {
             .find(|d| d.rule == "deploy-main")
             .expect("decision");
         assert!(!d.matched);
-        assert!(d.reason.contains("`when` is false"), "{name}: {}", d.reason);
+        assert!(
+            d.reason
+                .starts_with("`when` is false: ado.branch == \"main\""),
+            "{name}: {}",
+            d.reason
+        );
+        let other = eval
+            .decisions
+            .iter()
+            .find(|d| d.rule == "build-finished")
+            .expect("decision");
+        assert_eq!(
+            other.reason,
+            "event type git.push is not in events [\"build.complete\"]"
+        );
     }
 }
 
