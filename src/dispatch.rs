@@ -287,9 +287,19 @@ impl Dispatcher {
                         .end_to_end_latency
                         .observe(waited as f64 / 1000.0);
                 }
-                self.store
+                match self
+                    .store
                     .complete(seq, r.status.as_str(), r.run_id.clone())
                     .await
+                {
+                    // The workflow's next action may go now.
+                    Ok(true) => {
+                        self.nudge();
+                        Ok(())
+                    }
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => {
                 let attempts = attempts_so_far + 1;
@@ -314,7 +324,6 @@ impl Dispatcher {
             // later attempt repeats it harmlessly (same request id).
             tracing::error!(seq, error = %e, "could not record an attempt");
         }
-        self.nudge();
         result
     }
 

@@ -217,6 +217,7 @@ async fn main() {
         .map(|(p, temporal_cpu)| report::Row {
             name: &p.name,
             load: &p.load,
+            started_per_second: p.started_per_second,
             peak_rss_mib: None,
             bridge_cpu_s: None,
             temporal_cpu_s: Some(*temporal_cpu),
@@ -227,6 +228,7 @@ async fn main() {
     rows.push(report::Row {
         name: "generator vs trivial endpoint",
         load: &ceiling,
+        started_per_second: None,
         peak_rss_mib: None,
         bridge_cpu_s: None,
         temporal_cpu_s: None,
@@ -237,6 +239,7 @@ async fn main() {
         rows.push(report::Row {
             name: &p.name,
             load: &p.load,
+            started_per_second: p.started_per_second,
             peak_rss_mib: Some(p.peak_rss_mib),
             bridge_cpu_s: Some(p.bridge_cpu_s),
             temporal_cpu_s: Some(*temporal_cpu),

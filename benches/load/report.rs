@@ -34,6 +34,9 @@ pub struct Row<'a> {
     pub name: &'a str,
     /// What it measured.
     pub load: &'a LoadResult,
+    /// Deliveries per second until every workflow started (none when no
+    /// workflow is started).
+    pub started_per_second: Option<f64>,
     /// Peak RSS of the bridge, MiB (none for the direct client).
     pub peak_rss_mib: Option<f64>,
     /// CPU seconds of the bridge.
@@ -52,11 +55,11 @@ pub fn markdown(rows: &[Row<'_>], summary: &[(String, String)], header: &str) ->
     let _ = writeln!(out, "{header}\n");
     let _ = writeln!(
         out,
-        "| run | deliveries | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | peak RSS MiB | bridge CPU s | generator CPU s | Temporal CPU s | statuses | exactly once | load avg before |"
+        "| run | deliveries | answers/s | workflows started/s | p50 ms | p90 ms | p99 ms | max ms | peak RSS MiB | bridge CPU s | generator CPU s | Temporal CPU s | statuses | exactly once | load avg before |"
     );
     let _ = writeln!(
         out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
     );
     for r in rows {
         let l = r.load;
@@ -68,10 +71,11 @@ pub fn markdown(rows: &[Row<'_>], summary: &[(String, String)], header: &str) ->
         let opt = |v: Option<f64>, p: usize| v.map_or("-".to_owned(), |v| format!("{v:.p$}"));
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {:.1} | {} | {} | {} | {} |",
             r.name,
             l.requests,
             l.per_second,
+            opt(r.started_per_second, 0),
             l.p50_ms,
             l.p90_ms,
             l.p99_ms,

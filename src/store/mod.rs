@@ -708,13 +708,14 @@ impl Store {
         .await
     }
 
-    /// Marks an action delivered.
+    /// Marks an action delivered. Returns whether a later action of the
+    /// same workflow id waits for it (and can go now).
     pub async fn complete(
         &self,
         seq: i64,
         result: &str,
         run_id: Option<String>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let result = result.to_owned();
         let now = unix_ms(SystemTime::now());
         self.call_counted_relaxed(move |c, pending| {
@@ -728,7 +729,12 @@ impl Store {
             if changed > 0 {
                 refresh_code_of_action(c, seq)?;
             }
-            Ok(())
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM actions b, actions a
+                                WHERE a.seq = ?1 AND b.state = 'pending'
+                                  AND b.workflow_id = a.workflow_id AND b.seq > a.seq)",
+            )?
+            .query_row(params![seq], |r| r.get(0))
         })
         .await
     }

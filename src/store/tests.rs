@@ -101,9 +101,12 @@ async fn delivers_in_order_per_workflow_id() {
         "the second w1 action waits for the first"
     );
     assert!(!s.is_head(b[0]).await.expect("head"));
-    s.complete(a[0], "started", Some("run".into()))
-        .await
-        .expect("complete");
+    assert!(
+        s.complete(a[0], "started", Some("run".into()))
+            .await
+            .expect("complete"),
+        "a later w1 action waits for it"
+    );
     assert!(s.is_head(b[0]).await.expect("head"));
     let due: Vec<i64> = s
         .due(i64::MAX, 10)
@@ -114,6 +117,10 @@ async fn delivers_in_order_per_workflow_id() {
         .collect();
     assert_eq!(due, vec![a[1], b[0]]);
     assert_eq!(s.pending(), 2);
+    assert!(
+        !s.complete(a[1], "started", None).await.expect("complete"),
+        "nothing of w2 waits"
+    );
 }
 
 #[tokio::test]
