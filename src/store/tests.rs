@@ -255,6 +255,63 @@ async fn concurrent_admissions_share_commits_and_all_survive() {
 }
 
 #[tokio::test]
+async fn an_admission_that_fails_half_way_leaves_nothing_and_spares_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    // A spool that refuses one workflow id, after the delivery's row and
+    // its first action went in.
+    rusqlite::Connection::open(dir.path().join("bridge.sqlite3"))
+        .expect("db")
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON actions WHEN NEW.workflow_id = 'refused'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .expect("trigger");
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let s = s.clone();
+        let actions = if i == 25 {
+            vec![action("w25"), action("refused")]
+        } else {
+            vec![action(&format!("w{i}"))]
+        };
+        tasks.push(tokio::spawn(async move {
+            s.admit(rec(&format!("e{i}"), None, i), actions, None, 0)
+                .await
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let admitted = t.await.expect("join");
+        if i == 25 {
+            let err = admitted.expect_err("refused");
+            assert!(err.to_string().contains("refused"), "{err}");
+        } else {
+            assert!(matches!(admitted, Ok(Admission::Admitted { .. })), "e{i}");
+        }
+    }
+    assert!(s.find("e25", "s", None).await.expect("find").is_none());
+    assert_eq!(s.count().await.expect("count"), 49);
+    drop(s);
+    let s = Store::open(dir.path()).expect("reopen");
+    assert_eq!(s.pending(), 49, "w25's first action went with its delivery");
+    // Once the cause is gone, ADO's retry is admitted whole.
+    rusqlite::Connection::open(dir.path().join("bridge.sqlite3"))
+        .expect("db")
+        .execute_batch("DROP TRIGGER refuse")
+        .expect("drop");
+    let retried = s
+        .admit(
+            rec("e25", None, 25),
+            vec![action("w25"), action("refused")],
+            None,
+            0,
+        )
+        .await
+        .expect("admitted");
+    assert_eq!(seqs(retried).len(), 2);
+}
+
+#[tokio::test]
 async fn the_pending_count_follows_the_database_when_callers_give_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Store::open(dir.path()).expect("open");
