@@ -2,8 +2,9 @@
 //!
 //! Every operation is a job sent to one thread that owns the SQLite
 //! connection. The thread takes all jobs waiting (up to a batch limit), runs
-//! each inside its own savepoint of one transaction (a job of one statement
-//! needs none), commits once (one fsync), and only then answers each caller. Concurrent deliveries thus
+//! each inside its own savepoint of one transaction (a job of one statement,
+//! or one that takes out its own writes when it fails, needs none), commits
+//! once (one fsync), and only then answers each caller. Concurrent deliveries thus
 //! share fsyncs instead of paying one each. A batch in which no job must be
 //! on disk before its answer (reads, and writes a power cut may lose
 //! harmlessly) commits without the fsync.
@@ -51,8 +52,9 @@ pub(super) struct Call<T, F> {
     pub reply: Option<oneshot::Sender<Result<T, StoreError>>>,
     pub sync: bool,
     /// Whether `f` runs in a savepoint of its own, so that its failure
-    /// leaves the batch as it was. A job of one statement needs none:
-    /// SQLite undoes a failed statement by itself.
+    /// leaves the batch as it was. A job of one statement needs none
+    /// (SQLite undoes a failed statement by itself), nor one that takes out
+    /// its own writes when it fails.
     pub savepoint: bool,
 }
 
