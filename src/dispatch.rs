@@ -59,6 +59,15 @@ pub const MAX_FAST_PATHS: usize = 64;
 /// dispatcher sends it again later with the same request id.
 const MAX_DETACHED_ATTEMPTS: usize = 256;
 
+/// What one poll of the spool found.
+#[derive(Default)]
+struct Found {
+    /// Actions it started.
+    started: usize,
+    /// Whether it fetched as many as it asked for: more may be due.
+    more: bool,
+}
+
 /// A place on the fast path, given back on drop.
 pub(crate) struct FastPath {
     _place: tokio::sync::OwnedSemaphorePermit,
@@ -353,14 +362,18 @@ impl Dispatcher {
                 }
             }
             was_ready = ready;
-            let mut found = 0;
+            let mut found = Found::default();
             if ready {
                 match self.poll(&permits).await {
-                    Ok(n) => found = n,
+                    Ok(f) => found = f,
                     Err(e) => tracing::warn!(error = %e, "spool read failed"),
                 }
             }
-            let idle = if found > 0 {
+            if found.more && found.started > 0 {
+                // A backlog: the next rows are due already.
+                continue;
+            }
+            let idle = if found.started > 0 {
                 Duration::from_millis(20)
             } else {
                 Duration::from_millis(500)
@@ -380,12 +393,13 @@ impl Dispatcher {
         tracing::info!("dispatcher stopped");
     }
 
-    async fn poll(self: &Arc<Self>, permits: &Arc<Semaphore>) -> Result<usize, StoreError> {
+    async fn poll(self: &Arc<Self>, permits: &Arc<Semaphore>) -> Result<Found, StoreError> {
         let claimed = self.claimed();
         // Rounded up, so the store prepares the query for a handful of
         // limits instead of one per number of claims.
         let limit = (BATCH + claimed.len()).next_power_of_two();
         let rows = self.store.due(unix_ms(SystemTime::now()), limit).await?;
+        let more = rows.len() == limit;
         let mut started = 0;
         for row in rows.into_iter().filter(|r| !claimed.contains(&r.seq)) {
             let Ok(permit) = Arc::clone(permits).acquire_owned().await else {
@@ -403,7 +417,7 @@ impl Dispatcher {
                 me.dispatch_row(row).await;
             });
         }
-        Ok(started)
+        Ok(Found { started, more })
     }
 
     async fn dispatch_row(&self, row: ActionRow) {
