@@ -45,6 +45,10 @@ pub struct Dispatcher {
     behind: AtomicBool,
     /// The one place on the fast path while `behind`.
     probe: Arc<Semaphore>,
+    /// Whether the last poll of the spool started every action due (none
+    /// waits to be sent; those in backoff or behind a dead letter are not
+    /// due).
+    caught_up: AtomicBool,
 }
 
 /// Most deliveries waiting for Temporal on the fast path at once. More
@@ -114,6 +118,7 @@ impl Dispatcher {
             fast_paths: Arc::new(Semaphore::new(MAX_FAST_PATHS)),
             behind: AtomicBool::new(false),
             probe: Arc::new(Semaphore::new(1)),
+            caught_up: AtomicBool::new(true),
         })
     }
 
@@ -124,7 +129,7 @@ impl Dispatcher {
     /// from then on one delivery at a time tries the fast path (a probe)
     /// and the others are answered 202 at once. The fast path opens again
     /// when a probe is answered in time and the dispatcher has caught up
-    /// (no pending action beyond those being sent). Without this, a burst
+    /// (every action due is being sent). Without this, a burst
     /// Temporal cannot keep up with keeps every place taken, and a steady
     /// share of deliveries waits the whole `fastPathWait` for nothing.
     pub(crate) fn fast_path(&self) -> Option<FastPath> {
@@ -152,7 +157,7 @@ impl Dispatcher {
     pub(crate) fn fast_path_ended(&self, path: &FastPath, in_time: bool) {
         if !in_time {
             self.set_behind(true);
-        } else if path.probe && self.store.pending() <= self.in_flight() {
+        } else if path.probe && self.caught_up.load(Ordering::Acquire) {
             self.set_behind(false);
         }
     }
@@ -167,13 +172,6 @@ impl Dispatcher {
                 tracing::info!("Temporal has caught up; the fast path is open again");
             }
         }
-    }
-
-    /// Actions being sent right now.
-    fn in_flight(&self) -> i64 {
-        self.claims
-            .lock()
-            .map_or(0, |c| i64::try_from(c.len()).unwrap_or(i64::MAX))
     }
 
     /// Spool settings.
@@ -400,6 +398,8 @@ impl Dispatcher {
         let limit = (BATCH + claimed.len()).next_power_of_two();
         let rows = self.store.due(unix_ms(SystemTime::now()), limit).await?;
         let more = rows.len() == limit;
+        let waiting = rows.iter().any(|r| !claimed.contains(&r.seq));
+        self.caught_up.store(!waiting, Ordering::Release);
         let mut started = 0;
         for row in rows.into_iter().filter(|r| !claimed.contains(&r.seq)) {
             let Ok(permit) = Arc::clone(permits).acquire_owned().await else {
@@ -417,6 +417,8 @@ impl Dispatcher {
                 me.dispatch_row(row).await;
             });
         }
+        // Everything fetched is being sent; more may be due.
+        self.caught_up.store(!more, Ordering::Release);
         Ok(Found { started, more })
     }
 
@@ -550,21 +552,38 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn the_fast_path_stays_narrow_while_the_spool_holds_a_backlog() {
+    async fn the_fast_path_opens_again_once_the_dispatcher_has_caught_up() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (d, _) = dispatcher(dir.path(), Duration::from_millis(300));
-        d.store
-            .admit(rec("e1", None, 0), vec![action("wf")], None, 0)
-            .await
-            .expect("admitted");
-        assert_eq!(d.store.pending(), 1);
+        // More actions due than one poll fetches.
+        for i in 0..200 {
+            d.store
+                .admit(
+                    rec(&format!("e{i}"), None, i),
+                    vec![action(&format!("w{i}"))],
+                    None,
+                    0,
+                )
+                .await
+                .expect("admitted");
+        }
         let first = d.fast_path().expect("open");
         d.fast_path_ended(&first, false);
+        let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        let found = d.poll(&permits).await.expect("poll");
+        assert!(found.more, "a backlog");
+        // Temporal answered the probe in time, but actions still wait.
         let probe = d.fast_path().expect("a probe");
-        // Temporal answered the probe in time, but one action still waits.
         d.fast_path_ended(&probe, true);
         drop(probe);
         let probe = d.fast_path().expect("a probe");
         assert!(probe.probe, "still behind while the backlog waits");
+        // The rest go out; the failed ones wait out their backoff, which
+        // is not a backlog.
+        let found = d.poll(&permits).await.expect("poll");
+        assert!(!found.more && found.started > 0);
+        d.fast_path_ended(&probe, true);
+        drop(probe);
+        assert!(!d.fast_path().expect("open").probe);
     }
 }

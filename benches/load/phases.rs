@@ -145,16 +145,16 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
         Some(r) => generator::open_loop(&target, n, r, run.c).await,
         None => generator::closed_loop(&target, n, run.c).await,
     };
-    let bridge_cpu_s = bridge.cpu() - cpu;
-    drop(profile);
+    let mut bridge_cpu_s = bridge.cpu() - cpu;
     let mut exactly_once = None;
     let mut started_per_second = None;
     if matching && !temporal_away {
         // A durable answer (202) may come before its workflow starts:
-        // count until the spool is empty.
+        // count time and CPU until the spool is empty.
         let mut took = Duration::from_secs_f64(n as f64 / load.per_second);
         if delivery == "durable" {
             took += bridge.drained(&run.http, Duration::from_secs(600)).await;
+            bridge_cpu_s = bridge.cpu() - cpu;
         }
         started_per_second = Some(n as f64 / took.as_secs_f64());
         let client = direct::connect(&temporal.address, "bench").await;
@@ -166,6 +166,7 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
             .sum();
         exactly_once = Some(direct::verify(&client, &workflow_type, accepted).await);
     }
+    drop(profile);
     let temporal_calls = bridge.temporal_calls(&run.http).await;
     let phase = Phase {
         temporal_calls,
