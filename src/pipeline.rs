@@ -14,7 +14,7 @@ use crate::{
     correlation,
     delivery_log::{DeliveryLog, Entry},
     dispatch::Dispatcher,
-    mapping::{ActionKind, Evaluation, PlannedAction, RuleDecision, RuleSet, Variables},
+    mapping::{ActionKind, Evaluation, PlannedAction, Reads, RuleDecision, RuleSet, Variables},
     store::{ActionRow, Admission, DeliveryRecord, NewAction, Store, StoreError, unix_ms},
     temporal::{ActionResult, ActionStatus, CallContext, Gateway, TemporalError},
 };
@@ -302,10 +302,6 @@ impl Report {
     }
 }
 
-fn answer(status: u16, report: Report) -> Answer {
-    Answer::new(status, report)
-}
-
 impl Bridge {
     /// Processes one verified delivery.
     pub async fn handle(&self, delivery: Delivery) -> Answer {
@@ -382,7 +378,7 @@ impl Bridge {
             report.outcome = Outcome::Forbidden;
             report.reason =
                 Some("this source may not deliver events of this organization or project".into());
-            return self.log_only(entry, answer(403, report));
+            return self.log_only(entry, Answer::new(403, report));
         }
         let evaluation = self.evaluate(&delivery, &envelope, &correlation_id).await;
         report.rules = evaluation.decisions.clone();
@@ -394,7 +390,7 @@ impl Bridge {
             tracing::warn!(rule = %rule.rule, "delivery refused: rule outside the source's grant");
             report.outcome = Outcome::Forbidden;
             report.reason = Some(format!("this source may not trigger rule {:?}", rule.rule));
-            return self.log_only(entry, answer(403, report));
+            return self.log_only(entry, Answer::new(403, report));
         }
         if delivery.dry_run {
             report.outcome = Outcome::DryRun;
@@ -406,7 +402,7 @@ impl Bridge {
                     ..ActionReport::planned(a)
                 })
                 .collect();
-            return answer(200, report);
+            return Answer::new(200, report);
         }
         let call = CallContext {
             correlation_id: correlation_id.clone(),
@@ -489,20 +485,23 @@ impl Bridge {
             Value::Null
         };
         let evaluation = if needs.iterates {
-            self.evaluate_apart(delivery, envelope, ado, correlation_id, span)
+            self.evaluate_apart(delivery, envelope, ado, needs.reads, correlation_id, span)
                 .await
         } else {
             // A panic (a bug in CEL, say) fails this delivery as it would
             // on the pool, instead of answering 503 to every redelivery.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 span.in_scope(|| {
-                    self.rules.evaluate(&Variables {
-                        event: &envelope.raw,
-                        ado: &ado,
-                        headers: &delivery.headers,
-                        source: &delivery.source,
-                        correlation_id,
-                    })
+                    self.rules.evaluate_reading(
+                        &Variables {
+                            event: &envelope.raw,
+                            ado: &ado,
+                            headers: &delivery.headers,
+                            source: &delivery.source,
+                            correlation_id,
+                        },
+                        needs.reads,
+                    )
                 })
             }))
             .unwrap_or_else(|_| {
@@ -528,6 +527,7 @@ impl Bridge {
         delivery: &Delivery,
         envelope: &Envelope,
         ado: Value,
+        reads: Reads,
         correlation_id: &str,
         span: tracing::Span,
     ) -> Evaluation {
@@ -542,13 +542,14 @@ impl Bridge {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = self.evaluators.run(move || {
             let _entered = span.enter();
-            let _ = tx.send(rules.evaluate(&Variables {
+            let vars = Variables {
                 event: &event,
                 ado: &ado,
                 headers: &headers,
                 source: &source,
                 correlation_id: &correlation,
-            }));
+            };
+            let _ = tx.send(rules.evaluate_reading(&vars, reads));
         });
         match spawned {
             Err(e) => evaluation_failed(
@@ -595,7 +596,7 @@ impl Bridge {
                 .collect()
         };
         report.duplicate_of = Some(earlier.correlation_id);
-        answer(200, report)
+        Answer::new(200, report)
     }
 
     fn store_unavailable(&self, mut report: Report, e: &StoreError) -> Answer {
@@ -613,7 +614,7 @@ impl Bridge {
                 "the bridge cannot write to its delivery store; retry later".to_owned()
             }
         });
-        answer(503, report)
+        Answer::new(503, report)
     }
 
     async fn finish_without_actions(
@@ -628,7 +629,7 @@ impl Bridge {
             tracing::warn!("a rule failed to evaluate; nothing done");
             // Logged, not remembered: once the rules are fixed, ADO's
             // redelivery is processed again.
-            return self.log_only(entry, answer(200, report));
+            return self.log_only(entry, Answer::new(200, report));
         } else {
             report.reason = Some("no rule matched".into());
             tracing::info!("no rule matched; ignored");
@@ -642,7 +643,7 @@ impl Bridge {
         }
         // Logged, not remembered, like a rule error: a redelivery after the
         // rules changed may match.
-        let ans = answer(200, report);
+        let ans = Answer::new(200, report);
         self.log.ignored(entry, &ans).await;
         ans
     }
@@ -699,7 +700,7 @@ impl Bridge {
             report.outcome = Outcome::Unavailable;
             report.reason =
                 Some("Temporal is unavailable; nothing was kept, ADO should retry".into());
-            return answer(503, report);
+            return Answer::new(503, report);
         }
         (report.outcome, report.reason) = if rejected {
             (
@@ -709,7 +710,7 @@ impl Bridge {
         } else {
             (Outcome::Accepted, None)
         };
-        self.remember(entry, answer(200, report)).await
+        self.remember(entry, Answer::new(200, report)).await
     }
 
     /// Records a final answer for redelivery detection and the delivery log.
@@ -753,7 +754,7 @@ impl Bridge {
             .map(ActionReport::planned)
             .collect();
         report.outcome = Outcome::Queued;
-        let record = entry.record(&answer(202, report.clone()), true);
+        let record = entry.record(&Answer::new(202, report.clone()), true);
         // Without a place on the fast path (Temporal far behind, or
         // `fastPathWait: 0`) the answer is 202 at once and the dispatcher
         // may take the actions now; with one, it leaves them to the fast
@@ -819,7 +820,7 @@ impl Bridge {
             tracing::info!("queued for delivery");
             202
         };
-        let ans = answer(status, report);
+        let ans = Answer::new(status, report);
         if all_done {
             let store = self.store.clone();
             let response = ans.body().to_owned();

@@ -3,7 +3,11 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use super::*;
-use crate::{config::SpoolConfig, dispatch::tests::Reachable};
+use crate::{
+    config::SpoolConfig,
+    dispatch::tests::Reachable,
+    mapping::tests::{fixture_body, rule_set},
+};
 
 const RULES: &str = "version: 1
 rules:
@@ -18,9 +22,7 @@ rules:
 ";
 
 fn bridge(dir: &Path) -> Bridge {
-    let rules = RuleSet::from_rules(
-        RuleSet::parse_file(Path::new("rules.yaml"), RULES).expect("rules compile"),
-    );
+    let rules = rule_set(RULES);
     let store = Store::open(dir).expect("store");
     // These deliveries are dry runs: Temporal is never asked.
     let gateway: Arc<dyn Gateway> = Arc::new(Reachable(false.into()));
@@ -44,9 +46,6 @@ fn bridge(dir: &Path) -> Bridge {
 }
 
 fn dry_run(fixture: &str) -> Delivery {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ado")
-        .join(fixture);
     Delivery {
         source: "fabrikam".into(),
         allow: Allow::default(),
@@ -54,7 +53,7 @@ fn dry_run(fixture: &str) -> Delivery {
         headers: Map::new(),
         correlation_header: None,
         trace: None,
-        body: std::fs::read(&path).expect("fixture").into(),
+        body: fixture_body(fixture).into(),
         dry_run: true,
     }
 }

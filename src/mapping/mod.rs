@@ -378,12 +378,14 @@ impl RuleSet {
 
     /// Evaluates every rule against one delivery.
     pub fn evaluate(&self, vars: &Variables<'_>) -> Evaluation {
-        let event_type = vars
-            .event
-            .get("eventType")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let ctx = vars.context_reading(self.needs(event_type).reads);
+        self.evaluate_reading(vars, self.needs(event_type(vars)).reads)
+    }
+
+    /// [`RuleSet::evaluate`] for a caller that already knows what the
+    /// listening rules read ([`RuleSet::needs`]).
+    pub fn evaluate_reading(&self, vars: &Variables<'_>, reads: Reads) -> Evaluation {
+        let event_type = event_type(vars);
+        let ctx = vars.context_reading(reads);
         let mut eval = Evaluation::default();
         let not_listening = format!("event type {event_type}");
         for rule in &self.rules {
@@ -412,6 +414,14 @@ impl RuleSet {
         }
         eval
     }
+}
+
+/// The event type of the delivery `vars` hold.
+fn event_type<'v>(vars: &Variables<'v>) -> &'v str {
+    vars.event
+        .get("eventType")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn rule_files(path: &Path) -> Result<Vec<PathBuf>, RuleError> {
@@ -569,6 +579,14 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
             }
         }
     };
+    let listed: Vec<_> = events.iter().map(EventPattern::as_written).collect();
+    let reasons = Reasons {
+        not_listening: format!(" is not in events {listed:?}"),
+        when_false: when
+            .as_ref()
+            .map(|w| format!("`when` is false: {}", w.source))
+            .unwrap_or_default(),
+    };
     let mut rule = Rule {
         name: spec.name,
         description: spec.description,
@@ -578,23 +596,16 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
         action,
         iterates: false,
         reads: Reads::default(),
-        reasons: Reasons::default(),
+        reasons,
     };
-    let listed: Vec<_> = rule.events.iter().map(EventPattern::as_written).collect();
-    rule.reasons = Reasons {
-        not_listening: format!(" is not in events {listed:?}"),
-        when_false: rule
-            .when
-            .as_ref()
-            .map(|w| format!("`when` is false: {}", w.source))
-            .unwrap_or_default(),
-    };
+    // What its expressions need, known once they are all in place.
     let exprs = rule.exprs();
     let iterates = exprs.iter().any(|e| e.iterates());
     let reads = exprs.iter().fold(Reads::default(), |r, e| {
         r.and(Reads::of(e.variables().iter().map(String::as_str)))
     });
-    (rule.iterates, rule.reads) = (iterates, reads);
+    rule.iterates = iterates;
+    rule.reads = reads;
     Ok(rule)
 }
 
@@ -699,4 +710,4 @@ fn render(rule: &Rule, ctx: &cel::Context) -> Result<PlannedAction, String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

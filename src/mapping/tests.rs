@@ -2,12 +2,29 @@ use super::*;
 use crate::ado::{Envelope, normalize};
 use serde_json::json;
 
-fn fixture(name: &str) -> Envelope {
+/// The body of an ADO fixture delivery (`tests/fixtures/ado`).
+pub(crate) fn fixture_body(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/ado")
         .join(name);
-    let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Envelope::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn fixture(name: &str) -> Envelope {
+    Envelope::parse(&fixture_body(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Rules from YAML text, compiled.
+pub(crate) fn rule_set(text: &str) -> RuleSet {
+    RuleSet::from_rules(parse(text).expect("rules compile"))
+}
+
+/// The decision about `rule`.
+fn decision<'e>(eval: &'e Evaluation, rule: &str) -> &'e RuleDecision {
+    eval.decisions
+        .iter()
+        .find(|d| d.rule == rule)
+        .unwrap_or_else(|| panic!("no decision about {rule}"))
 }
 
 fn shipped() -> RuleSet {
@@ -60,11 +77,7 @@ fn skip_deploy_and_other_branches_are_ignored_with_reasons() {
     for name in ["git.push.skip-deploy.json", "git.push.release-branch.json"] {
         let eval = evaluate(&rules, &fixture(name));
         assert!(eval.actions.is_empty(), "{name}");
-        let d = eval
-            .decisions
-            .iter()
-            .find(|d| d.rule == "deploy-main")
-            .expect("decision");
+        let d = decision(&eval, "deploy-main");
         assert!(!d.matched);
         assert!(
             d.reason
@@ -72,11 +85,7 @@ fn skip_deploy_and_other_branches_are_ignored_with_reasons() {
             "{name}: {}",
             d.reason
         );
-        let other = eval
-            .decisions
-            .iter()
-            .find(|d| d.rule == "build-finished")
-            .expect("decision");
+        let other = decision(&eval, "build-finished");
         assert_eq!(
             other.reason,
             "event type git.push is not in events [\"build.complete\"]"
@@ -223,16 +232,13 @@ fn duplicate_rule_names_across_files_are_errors() {
 
 #[test]
 fn several_rules_may_match_one_delivery_and_errors_are_reported() {
-    let rules = RuleSet::from_rules(
-        parse(concat!(
-            "version: 1\nrules:\n",
-            "  - name: one\n    events: ['git.*']\n    signal: {workflowId: 'a-${{ ado.repository.name }}', signalName: s}\n",
-            "  - name: two\n    events: [git.push]\n    when: ado.branch.startsWith('ma')\n    start: {workflowType: T, taskQueue: q, workflowId: 'b-${{ source }}', onConflict: terminate-existing, executionTimeout: 2h, memo: {team: payments}, searchAttributes: {Repo: '${{ ado.repository.name }}'}}\n",
-            "  - name: broken\n    events: [git.push]\n    when: ado.build.id > 3\n    signal: {workflowId: w, signalName: s}\n",
-            "  - name: null-id\n    events: [git.push]\n    signal: {workflowId: 'x-${{ ado.release.id }}', signalName: s}\n",
-        ))
-        .expect("rules compile"),
-    );
+    let rules = rule_set(concat!(
+        "version: 1\nrules:\n",
+        "  - name: one\n    events: ['git.*']\n    signal: {workflowId: 'a-${{ ado.repository.name }}', signalName: s}\n",
+        "  - name: two\n    events: [git.push]\n    when: ado.branch.startsWith('ma')\n    start: {workflowType: T, taskQueue: q, workflowId: 'b-${{ source }}', onConflict: terminate-existing, executionTimeout: 2h, memo: {team: payments}, searchAttributes: {Repo: '${{ ado.repository.name }}'}}\n",
+        "  - name: broken\n    events: [git.push]\n    when: ado.build.id > 3\n    signal: {workflowId: w, signalName: s}\n",
+        "  - name: null-id\n    events: [git.push]\n    signal: {workflowId: 'x-${{ ado.release.id }}', signalName: s}\n",
+    ));
     let eval = evaluate(&rules, &fixture("git.push.json"));
     let names: Vec<_> = eval.actions.iter().map(|a| a.rule.as_str()).collect();
     assert_eq!(names, ["one", "two"]);
@@ -245,17 +251,9 @@ fn several_rules_may_match_one_delivery_and_errors_are_reported() {
         two.search_attributes.get("Repo"),
         Some(&json!("payments-api"))
     );
-    let broken = eval
-        .decisions
-        .iter()
-        .find(|d| d.rule == "broken")
-        .expect("decision");
+    let broken = decision(&eval, "broken");
     assert!(!broken.matched && broken.error.is_some(), "{broken:?}");
-    let null_id = eval
-        .decisions
-        .iter()
-        .find(|d| d.rule == "null-id")
-        .expect("decision");
+    let null_id = decision(&eval, "null-id");
     assert!(
         null_id
             .error
@@ -269,9 +267,8 @@ fn several_rules_may_match_one_delivery_and_errors_are_reported() {
 
 #[test]
 fn only_rules_with_comprehensions_iterate() {
-    let rules = RuleSet::from_rules(
-        parse(
-            "version: 1
+    let rules = rule_set(
+        "version: 1
 rules:
   - name: plain
     events: [git.push]
@@ -288,8 +285,6 @@ rules:
       signalName: s
       input: '${{ event.resource.commits.map(c, c.commitId) }}'
 ",
-        )
-        .expect("rules compile"),
     );
     let iterates: Vec<_> = rules.rules().iter().map(|r| r.iterates).collect();
     assert_eq!(iterates, [false, true, true]);
@@ -308,9 +303,8 @@ rules:
 
 #[test]
 fn a_delivery_builds_only_the_variables_its_rules_read() {
-    let rules = RuleSet::from_rules(
-        parse(
-            "version: 1
+    let rules = rule_set(
+        "version: 1
 rules:
   - name: deploy
     events: [git.push]
@@ -321,8 +315,6 @@ rules:
     when: headers['x-test'] == 'yes' && event.resource.commits.exists(c, c.id != '')
     signal: {workflowId: w, signalName: s}
 ",
-        )
-        .expect("rules compile"),
     );
     let push = rules.needs("git.push").reads;
     assert_eq!(push, Reads::of(["ado", "source"]));

@@ -12,7 +12,7 @@ mod writer;
 use std::{
     path::{Path, PathBuf},
     sync::{
-        Arc,
+        Arc, LazyLock,
         atomic::{AtomicI64, Ordering},
         mpsc,
     },
@@ -232,6 +232,9 @@ impl Default for StoreOptions {
 /// writer at once (a few MiB); past that, writing one waits for room.
 const LOG_QUEUE: usize = 4096;
 
+/// The database file in `dataDir` (with its `-wal` and `-shm` files).
+const DB_FILE: &str = "bridge.sqlite3";
+
 /// Handle to the embedded store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -337,14 +340,14 @@ fn actions_of(c: &Connection, delivery_id: i64) -> rusqlite::Result<Vec<ActionRo
 /// written in both branches: SQLite uses a partial index for a branch of
 /// an OR only when that branch implies the index's condition, and scans
 /// the whole table otherwise.
-fn find_sql() -> String {
+static FIND_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT id, {DELIVERY_COLUMNS} FROM deliveries
          WHERE (remembered = 1 AND event_id = ?1 AND source = ?3)
             OR (remembered = 1 AND ?2 IS NOT NULL AND notification_key = ?2)
          ORDER BY id LIMIT 1"
     )
-}
+});
 
 fn find_in(
     c: &Connection,
@@ -352,7 +355,7 @@ fn find_in(
     source: &str,
     key: Option<&str>,
 ) -> rusqlite::Result<Option<(i64, DeliveryRecord)>> {
-    c.prepare_cached(&find_sql())?
+    c.prepare_cached(&FIND_SQL)?
         .query_row(params![event_id, key, source], |r| {
             Ok((r.get(0)?, delivery_row_at(r, 1)?))
         })
@@ -388,7 +391,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Inserts a delivery; returns its row id.
 fn insert_delivery(c: &Connection, rec: &DeliveryRecord) -> rusqlite::Result<i64> {
-    static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    static INSERT: LazyLock<String> = LazyLock::new(|| {
         format!(
             "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
         )
@@ -484,7 +487,7 @@ impl Store {
             path: data_dir.to_owned(),
             source,
         })?;
-        let conn = Connection::open(data_dir.join("bridge.sqlite3"))?;
+        let conn = Connection::open(data_dir.join(DB_FILE))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a transaction is on disk before the commit returns, so an
         // answered delivery is never lost by a crash or power cut.

@@ -16,6 +16,11 @@ pub(crate) fn rec(event: &str, key: Option<&str>, at: i64) -> DeliveryRecord {
     }
 }
 
+/// A second connection to a store's database, beside its writer's.
+fn raw(dir: &std::path::Path) -> Connection {
+    Connection::open(dir.join(DB_FILE)).expect("sqlite")
+}
+
 pub(crate) fn action(wf: &str) -> NewAction {
     NewAction {
         workflow_id: wf.into(),
@@ -260,8 +265,7 @@ async fn an_admission_that_fails_half_way_leaves_nothing_and_spares_the_others()
     let s = Store::open(dir.path()).expect("open");
     // A spool that refuses one workflow id, after the delivery's row and
     // its first action went in.
-    rusqlite::Connection::open(dir.path().join("bridge.sqlite3"))
-        .expect("db")
+    raw(dir.path())
         .execute_batch(
             "CREATE TRIGGER refuse BEFORE INSERT ON actions WHEN NEW.workflow_id = 'refused'
              BEGIN SELECT RAISE(ABORT, 'refused'); END;",
@@ -295,8 +299,7 @@ async fn an_admission_that_fails_half_way_leaves_nothing_and_spares_the_others()
     let s = Store::open(dir.path()).expect("reopen");
     assert_eq!(s.pending(), 49, "w25's first action went with its delivery");
     // Once the cause is gone, ADO's retry is admitted whole.
-    rusqlite::Connection::open(dir.path().join("bridge.sqlite3"))
-        .expect("db")
+    raw(dir.path())
         .execute_batch("DROP TRIGGER refuse")
         .expect("drop");
     let retried = s
@@ -540,7 +543,7 @@ async fn deliveries_ignored_before_the_upgrade_stop_being_duplicates() {
             .expect("admit");
     }
     // As an earlier version left it.
-    let c = Connection::open(dir.path().join("bridge.sqlite3")).expect("sqlite");
+    let c = raw(dir.path());
     c.execute_batch("PRAGMA user_version = 0; UPDATE deliveries SET remembered = 1")
         .expect("downgrade");
     drop(c);
@@ -580,7 +583,7 @@ async fn log_only_rows_stay_out_of_the_redelivery_indexes_which_lookups_use() {
         assert!(s.find("skipped", "s", None).await.expect("find").is_none());
     }
     // As version 1 left it: the full indexes.
-    let c = Connection::open(dir.path().join("bridge.sqlite3")).expect("sqlite");
+    let c = raw(dir.path());
     c.execute_batch(
         "PRAGMA user_version = 1;
          CREATE INDEX deliveries_event_id ON deliveries(event_id);
@@ -589,7 +592,7 @@ async fn log_only_rows_stay_out_of_the_redelivery_indexes_which_lookups_use() {
     .expect("downgrade");
     drop(c);
     let s = Store::open(dir.path()).expect("reopen");
-    let c = Connection::open(dir.path().join("bridge.sqlite3")).expect("sqlite");
+    let c = raw(dir.path());
     // Only the delivery that acted is in them.
     let rows_in = |index: &str| -> i64 {
         c.query_row(
@@ -620,7 +623,7 @@ async fn log_only_rows_stay_out_of_the_redelivery_indexes_which_lookups_use() {
         "{names:?}"
     );
     let plan: Vec<String> = c
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", find_sql()))
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", *FIND_SQL))
         .expect("plan")
         .query_map(params!["e", "k", "s"], |r| r.get(3))
         .expect("query")

@@ -4,10 +4,10 @@
 //! connection. The thread takes all jobs waiting (up to a batch limit), runs
 //! each inside its own savepoint of one transaction (a job of one statement,
 //! or one that takes out its own writes when it fails, needs none), commits
-//! once (one fsync), and only then answers each caller. Concurrent deliveries thus
-//! share fsyncs instead of paying one each. A batch in which no job must be
-//! on disk before its answer (reads, and writes a power cut may lose
-//! harmlessly) commits without the fsync.
+//! once (one fsync), and only then answers each caller. Concurrent
+//! deliveries thus share fsyncs instead of paying one each. A batch in
+//! which no job must be on disk before its answer (reads, and writes a
+//! power cut may lose harmlessly) commits without the fsync.
 
 use std::sync::{
     Arc,
