@@ -73,13 +73,20 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let body_limit = limits.max_body_bytes;
     let timeout = limits.request_timeout;
     let max_concurrent = limits.max_concurrent_requests;
-    routes
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(request_limits))
-        .layer(TimeoutLayer::with_status_code(
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            timeout.max(Duration::from_millis(100)),
+    // One layer stack, applied once: `Router::layer` boxes each layer it
+    // is given around every route, and each box is cloned for every
+    // request. Outermost first.
+    let stack = tower::ServiceBuilder::new()
+        // Outermost, so the timeout's and the panic handler's answers get it too.
+        .layer(axum::middleware::map_response(retry_after_on_503))
+        // Past the cap, requests are shed at once with 503 (ADO retries)
+        // instead of queueing without bound.
+        .layer(axum::error_handling::HandleErrorLayer::new(
+            |_: tower::BoxError| async { http::StatusCode::SERVICE_UNAVAILABLE },
         ))
+        .load_shed()
+        .concurrency_limit(max_concurrent)
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
                 // The route template, never the raw path with its source name
@@ -103,20 +110,13 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 span
             }),
         )
-        .layer(CatchPanicLayer::custom(panic_response))
-        // Past the cap, requests are shed at once with 503 (ADO retries)
-        // instead of queueing without bound.
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(
-                    |_: tower::BoxError| async { http::StatusCode::SERVICE_UNAVAILABLE },
-                ))
-                .load_shed()
-                .concurrency_limit(max_concurrent),
-        )
-        // Outermost, so the timeout's and the panic handler's answers get it too.
-        .layer(axum::middleware::map_response(retry_after_on_503))
-        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            timeout.max(Duration::from_millis(100)),
+        ))
+        .layer(axum::middleware::from_fn(request_limits))
+        .layer(DefaultBodyLimit::max(body_limit));
+    routes.layer(stack).with_state(state)
 }
 
 /// Every 503 tells ADO when to retry, including the request timeout's.

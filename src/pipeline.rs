@@ -342,9 +342,14 @@ impl Bridge {
                 ado.event.type = tracing::field::Empty,
             );
         }
-        span.record("correlation_id", correlation_id.as_str());
-        span.record("ado.event.id", envelope.id.as_str());
-        span.record("ado.event.type", envelope.event_type.as_str());
+        // One record for the three: the log formatter re-reads a span's
+        // fields on every record.
+        tracing::record_all!(
+            span,
+            correlation_id = correlation_id.as_str(),
+            ado.event.id = envelope.id.as_str(),
+            ado.event.type = envelope.event_type.as_str()
+        );
         tracing::debug!(keys = %delivery.key_ids, "delivery parsed");
         self.process(delivery, envelope, correlation_id, received)
             .instrument(span)
