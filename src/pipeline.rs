@@ -14,7 +14,7 @@ use crate::{
     correlation,
     delivery_log::{DeliveryLog, Entry},
     dispatch::Dispatcher,
-    mapping::{ActionKind, Evaluation, PlannedAction, Reads, RuleDecision, RuleSet, Variables},
+    mapping::{ActionKind, Evaluation, Needs, PlannedAction, RuleDecision, RuleSet, Variables},
     store::{ActionRow, Admission, DeliveryRecord, NewAction, Store, StoreError, unix_ms},
     temporal::{ActionResult, ActionStatus, CallContext, Gateway, TemporalError},
 };
@@ -490,7 +490,7 @@ impl Bridge {
             Value::Null
         };
         let evaluation = if needs.iterates {
-            self.evaluate_apart(delivery, envelope, ado, needs.reads, correlation_id, span)
+            self.evaluate_apart(delivery, envelope, ado, needs, correlation_id, span)
                 .await
         } else {
             // A panic (a bug in CEL, say) fails this delivery as it would
@@ -505,7 +505,7 @@ impl Bridge {
                             source: &delivery.source,
                             correlation_id,
                         },
-                        needs.reads,
+                        needs,
                     )
                 })
             }))
@@ -532,7 +532,7 @@ impl Bridge {
         delivery: &Delivery,
         envelope: &Envelope,
         ado: Value,
-        reads: Reads,
+        needs: Needs,
         correlation_id: &str,
         span: tracing::Span,
     ) -> Evaluation {
@@ -554,7 +554,7 @@ impl Bridge {
                 source: &source,
                 correlation_id: &correlation,
             };
-            let _ = tx.send(rules.evaluate_reading(&vars, reads));
+            let _ = tx.send(rules.evaluate_reading(&vars, needs));
         });
         match spawned {
             Err(e) => evaluation_failed(

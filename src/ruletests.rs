@@ -65,33 +65,8 @@ fn visit(e: &IdedExpr, out: &mut Vec<Vec<String>>) {
         out.push(chain);
         return;
     }
-    match &e.expr {
-        Ast::Select(sel) => visit(&sel.operand, out),
-        Ast::Call(c) => {
-            if let Some(t) = &c.target {
-                visit(t, out);
-            }
-            c.args.iter().for_each(|a| visit(a, out));
-        }
-        Ast::Comprehension(c) => {
-            for x in [
-                &c.iter_range,
-                &c.accu_init,
-                &c.loop_cond,
-                &c.loop_step,
-                &c.result,
-            ] {
-                visit(x, out);
-            }
-        }
-        Ast::List(l) => l.elements.iter().for_each(|x| visit(x, out)),
-        Ast::Map(m) => m.entries.iter().for_each(|en| {
-            if let cel::common::ast::EntryExpr::MapEntry(me) = &en.expr {
-                visit(&me.key, out);
-                visit(&me.value, out);
-            }
-        }),
-        _ => {}
+    for child in crate::mapping::expr_children(e) {
+        visit(child, out);
     }
 }
 

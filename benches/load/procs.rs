@@ -37,6 +37,23 @@ pub fn cpu_seconds(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Waits (at most `limit`) until process `pid` uses under a tenth of a
+/// core over 200 ms. A fresh dev server keeps initializing for a second or
+/// so after its port opens; a phase started meanwhile would pay for it.
+fn wait_until_quiet(pid: &str, limit: Duration) {
+    let window = Duration::from_millis(200);
+    let deadline = Instant::now() + limit;
+    let mut before = cpu_seconds(pid);
+    while Instant::now() < deadline {
+        std::thread::sleep(window);
+        let now = cpu_seconds(pid);
+        if now - before < 0.1 * window.as_secs_f64() {
+            return;
+        }
+        before = now;
+    }
+}
+
 /// The 1-minute load average.
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -86,6 +103,7 @@ impl TemporalServer {
             wait_for_port(&address, Duration::from_secs(60)),
             "Temporal dev server did not listen on {address}"
         );
+        wait_until_quiet(&child.id().to_string(), Duration::from_secs(15));
         Self { address, child }
     }
 

@@ -83,13 +83,13 @@ impl<'a> Variables<'a> {
     /// variables borrow the JSON they come from: strings and keys are not
     /// copied.
     pub fn context(&self) -> Context<'a, 'a> {
-        self.context_reading(Reads::ALL)
+        self.context_reading(Reads::ALL, AdoFields::ALL)
     }
 
     /// [`Variables::context`] with only the variables in `reads`: turning
     /// the whole envelope into CEL values is wasted on rules that only read
-    /// `ado`.
-    pub fn context_reading(&self, reads: Reads) -> Context<'a, 'a> {
+    /// `ado`. Of `ado`, only the top-level fields in `ado_fields`.
+    pub fn context_reading(&self, reads: Reads, ado_fields: AdoFields) -> Context<'a, 'a> {
         // `Context::default()` builds the standard library's function table
         // anew, which cost more than converting a whole delivery; the table
         // never changes, so every delivery shares one.
@@ -99,7 +99,17 @@ impl<'a> Variables<'a> {
             ctx.add_variable_as_val("event", to_val(self.event));
         }
         if reads.has("ado") {
-            ctx.add_variable_as_val("ado", to_val(self.ado));
+            let ado = match self.ado {
+                Value::Object(fields) if ado_fields != AdoFields::ALL => Box::new(CelMap::from(
+                    fields
+                        .iter()
+                        .filter(|(k, _)| ado_fields.has(k))
+                        .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val(v)))
+                        .collect::<HashMap<_, _>>(),
+                )),
+                other => to_val(other),
+            };
+            ctx.add_variable_as_val("ado", ado);
         }
         if reads.has("headers") {
             let headers: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> = self
@@ -143,6 +153,46 @@ fn to_val(v: &Value) -> Box<dyn Val + '_> {
                 .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val(v)))
                 .collect::<HashMap<_, _>>(),
         )),
+    }
+}
+
+/// The top-level fields of the `ado` view some expressions read (a bit
+/// each, in the view's order), or all of them: a delivery builds only
+/// those.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdoFields(u64);
+
+impl AdoFields {
+    /// Every field.
+    pub const ALL: Self = Self(u64::MAX);
+
+    /// The fields among `names` (names the view lacks add none: reading
+    /// them fails the same way with or without the others).
+    pub fn of<'n>(names: impl IntoIterator<Item = &'n str>) -> Self {
+        names.into_iter().fold(Self(0), |f, n| f.and(Self::bit(n)))
+    }
+
+    /// What either reads.
+    #[must_use]
+    pub fn and(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Whether `name` is read.
+    pub fn has(self, name: &str) -> bool {
+        self.0 & Self::bit(name).0 != 0
+    }
+
+    fn bit(name: &str) -> Self {
+        match crate::ado::AdoView::field_names()
+            .iter()
+            .position(|f| f == name)
+        {
+            Some(i) if i < 64 => Self(1 << i),
+            // Past what the bits can tell apart: take every field.
+            Some(_) => Self::ALL,
+            None => Self(0),
+        }
     }
 }
 

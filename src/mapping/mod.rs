@@ -14,8 +14,9 @@ use std::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use celval::{Reads, VARIABLE_NAMES, Variables, to_cel};
+pub use celval::{AdoFields, Reads, VARIABLE_NAMES, Variables, to_cel};
 pub use spec::OnConflict;
+pub(crate) use template::children as expr_children;
 pub use template::{Expr, NullText, Template};
 
 use spec::{RuleFileSpec, RuleSpec};
@@ -102,6 +103,8 @@ pub struct Rule {
     iterates: bool,
     /// The variables its expressions read.
     reads: Reads,
+    /// The fields of `ado` its expressions read.
+    ado_fields: AdoFields,
     /// The end of its decision's reason for a delivery it does not listen
     /// to, and the reason when `when` is false: the same for every delivery,
     /// so written once.
@@ -120,6 +123,8 @@ struct Reasons {
 pub struct Needs {
     /// The variables the listening rules read: the only ones to build.
     pub reads: Reads,
+    /// The fields of `ado` they read: the only ones to convert.
+    pub ado_fields: AdoFields,
     /// Whether a listening rule holds a comprehension: only then can
     /// evaluation take longer than a few passes over the delivery, so only
     /// then does it need a thread of its own and a deadline
@@ -372,20 +377,21 @@ impl RuleSet {
             .filter(|r| r.listens_to(event_type))
             .fold(Needs::default(), |n, r| Needs {
                 reads: n.reads.and(r.reads),
+                ado_fields: n.ado_fields.and(r.ado_fields),
                 iterates: n.iterates || r.iterates,
             })
     }
 
     /// Evaluates every rule against one delivery.
     pub fn evaluate(&self, vars: &Variables<'_>) -> Evaluation {
-        self.evaluate_reading(vars, self.needs(event_type(vars)).reads)
+        self.evaluate_reading(vars, self.needs(event_type(vars)))
     }
 
     /// [`RuleSet::evaluate`] for a caller that already knows what the
     /// listening rules read ([`RuleSet::needs`]).
-    pub fn evaluate_reading(&self, vars: &Variables<'_>, reads: Reads) -> Evaluation {
+    pub fn evaluate_reading(&self, vars: &Variables<'_>, needs: Needs) -> Evaluation {
         let event_type = event_type(vars);
-        let ctx = vars.context_reading(reads);
+        let ctx = vars.context_reading(needs.reads, needs.ado_fields);
         let mut eval = Evaluation::default();
         let not_listening = format!("event type {event_type}");
         for rule in &self.rules {
@@ -596,6 +602,7 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
         action,
         iterates: false,
         reads: Reads::default(),
+        ado_fields: AdoFields::default(),
         reasons,
     };
     // What its expressions need, known once they are all in place.
@@ -604,8 +611,12 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
     let reads = exprs.iter().fold(Reads::default(), |r, e| {
         r.and(Reads::of(e.variables().iter().map(String::as_str)))
     });
+    let ado_fields = exprs
+        .iter()
+        .fold(AdoFields::default(), |f, e| f.and(e.ado_fields()));
     rule.iterates = iterates;
     rule.reads = reads;
+    rule.ado_fields = ado_fields;
     Ok(rule)
 }
 

@@ -7,11 +7,11 @@
 
 use cel::{
     Context, IdedExpr, Program,
-    common::ast::{EntryExpr, Expr as Ast},
+    common::ast::{EntryExpr, Expr as Ast, IdedEntryExpr},
 };
 use serde_json::{Map, Value};
 
-use super::celval::{to_json, to_text};
+use super::celval::{AdoFields, to_json, to_text};
 
 /// A compiled CEL expression with its source, for error messages.
 pub struct Expr {
@@ -34,29 +34,68 @@ const MAX_EXPR_LEN: usize = 4096;
 /// accepted: each level multiplies the work by a list's length.
 pub const MAX_COMPREHENSION_DEPTH: usize = 2;
 
+/// The expressions directly below `e`.
+pub(crate) fn children(e: &IdedExpr) -> Vec<&IdedExpr> {
+    fn entries(entries: &[IdedEntryExpr]) -> Vec<&IdedExpr> {
+        entries
+            .iter()
+            .flat_map(|en| match &en.expr {
+                EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
+                EntryExpr::StructField(sf) => vec![&sf.value],
+            })
+            .collect()
+    }
+    match &e.expr {
+        Ast::Call(call) => call
+            .target
+            .iter()
+            .map(|t| &**t)
+            .chain(call.args.iter())
+            .collect(),
+        Ast::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
+        Ast::List(list) => list.elements.iter().collect(),
+        Ast::Map(m) => entries(&m.entries),
+        Ast::Struct(st) => entries(&st.entries),
+        Ast::Select(sel) => vec![&*sel.operand],
+        Ast::Unspecified | Ast::Ident(_) | Ast::Literal(_) => vec![],
+    }
+}
+
 /// How deeply comprehensions nest inside each other's bodies.
 fn comprehension_depth(e: &IdedExpr) -> usize {
-    let max = |items: &mut dyn Iterator<Item = &IdedExpr>| {
-        items.map(comprehension_depth).max().unwrap_or(0)
+    let max = |items: Vec<&IdedExpr>| {
+        items
+            .into_iter()
+            .map(comprehension_depth)
+            .max()
+            .unwrap_or(0)
     };
     match &e.expr {
         Ast::Comprehension(c) => {
-            let body = [&c.loop_cond, &c.loop_step, &c.result];
-            let outer = [&c.iter_range, &c.accu_init];
-            max(&mut outer.into_iter()).max(1 + max(&mut body.into_iter()))
+            let body = vec![&c.loop_cond, &c.loop_step, &c.result];
+            max(vec![&c.iter_range, &c.accu_init]).max(1 + max(body))
         }
-        Ast::Call(call) => max(&mut call.target.iter().map(|t| &**t).chain(call.args.iter())),
-        Ast::List(list) => max(&mut list.elements.iter()),
-        Ast::Map(m) => max(&mut m.entries.iter().flat_map(|en| match &en.expr {
-            EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
-            EntryExpr::StructField(sf) => vec![&sf.value],
-        })),
-        Ast::Struct(st) => max(&mut st.entries.iter().flat_map(|en| match &en.expr {
-            EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
-            EntryExpr::StructField(sf) => vec![&sf.value],
-        })),
-        Ast::Select(sel) => comprehension_depth(&sel.operand),
-        Ast::Unspecified | Ast::Ident(_) | Ast::Literal(_) => 0,
+        _ => max(children(e)),
+    }
+}
+
+/// Adds the top-level `ado` fields `e` reads to `fields` (`ado.branch`
+/// reads `branch`); `true` when it reads `ado` any other way (whole, or
+/// indexed), which takes every field.
+fn ado_fields<'e>(e: &'e IdedExpr, fields: &mut Vec<&'e str>) -> bool {
+    match &e.expr {
+        Ast::Select(sel) if matches!(&sel.operand.expr, Ast::Ident(n) if n == "ado") => {
+            fields.push(&sel.field);
+            false
+        }
+        Ast::Ident(name) => name == "ado",
+        _ => children(e).into_iter().any(|c| ado_fields(c, fields)),
     }
 }
 
@@ -106,6 +145,16 @@ impl Expr {
     /// The parsed expression.
     pub fn ast(&self) -> &IdedExpr {
         self.program.expression()
+    }
+
+    /// The top-level fields of the `ado` view it reads.
+    pub fn ado_fields(&self) -> AdoFields {
+        let mut fields = Vec::new();
+        if ado_fields(self.ast(), &mut fields) {
+            AdoFields::ALL
+        } else {
+            AdoFields::of(fields)
+        }
     }
 
     /// Variables this expression reads at the top level.

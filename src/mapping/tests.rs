@@ -302,6 +302,81 @@ rules:
 }
 
 #[test]
+fn a_delivery_converts_only_the_ado_fields_its_rules_read() {
+    let rules = rule_set(
+        "version: 1
+rules:
+  - name: deploy
+    events: [git.push]
+    when: ado.branch == 'main' && has(ado.commit.message)
+    start: {workflowType: W, taskQueue: q, workflowId: 'd-${{ ado.repository.name }}'}
+  - name: whole
+    events: [build.complete]
+    when: size(ado) > 0
+    signal: {workflowId: w, signalName: s}
+  - name: indexed
+    events: [git.pullrequest.created]
+    when: ado['branch'] != ''
+    signal: {workflowId: w, signalName: s}
+  - name: shadowed
+    events: [git.pullrequest.merged]
+    when: ado.commits.exists(ado, ado.id != '') || ado.nope == 1
+    signal: {workflowId: w, signalName: s}
+",
+    );
+    let push = rules.needs("git.push").ado_fields;
+    assert_eq!(push, AdoFields::of(["branch", "commit", "repository"]));
+    assert!(push.has("repository") && !push.has("commits") && !push.has("build"));
+    // `ado` read whole or by index takes every field.
+    assert_eq!(rules.needs("build.complete").ado_fields, AdoFields::ALL);
+    assert_eq!(
+        rules.needs("git.pullrequest.created").ado_fields,
+        AdoFields::ALL
+    );
+    // A loop variable's fields, and fields the view lacks, add none.
+    assert_eq!(
+        rules.needs("git.pullrequest.merged").ado_fields,
+        AdoFields::of(["commits"])
+    );
+    // The decisions and actions are those the whole view gives.
+    let headers = Map::new();
+    for name in [
+        "git.push.json",
+        "git.push.release-branch.json",
+        "build.complete.v2.json",
+        "git.pullrequest.created.json",
+        "git.pullrequest.merged.json",
+    ] {
+        let env = fixture(name);
+        let ado = serde_json::to_value(normalize(&env)).expect("view serializes");
+        let vars = Variables {
+            event: &env.raw,
+            ado: &ado,
+            headers: &headers,
+            source: "fabrikam",
+            correlation_id: "corr-1",
+        };
+        let needs = rules.needs(&env.event_type);
+        let partial = rules.evaluate_reading(&vars, needs);
+        let whole = rules.evaluate_reading(
+            &vars,
+            Needs {
+                ado_fields: AdoFields::ALL,
+                ..needs
+            },
+        );
+        assert_eq!(partial, whole, "{name}");
+        assert!(
+            partial.decisions.iter().all(|d| d.error.is_none()),
+            "{name}: {partial:?}"
+        );
+    }
+    let eval = evaluate(&rules, &fixture("git.push.json"));
+    assert_eq!(eval.actions.len(), 1, "{:?}", eval.decisions);
+    assert_eq!(eval.actions[0].workflow_id, "d-payments-api");
+}
+
+#[test]
 fn a_delivery_builds_only_the_variables_its_rules_read() {
     let rules = rule_set(
         "version: 1
