@@ -209,15 +209,3 @@ pub(crate) fn actor_at(v: &Value, path: &[&str]) -> Option<Actor> {
 pub(crate) fn short_branch(full_ref: &str) -> Option<String> {
     full_ref.strip_prefix("refs/heads/").map(str::to_owned)
 }
-
-impl AdoView {
-    /// The names of its top-level fields as rules see them, in order.
-    pub fn field_names() -> &'static [String] {
-        static NAMES: std::sync::LazyLock<Vec<String>> =
-            std::sync::LazyLock::new(|| match serde_json::to_value(AdoView::default()) {
-                Ok(Value::Object(fields)) => fields.keys().cloned().collect(),
-                _ => Vec::new(),
-            });
-        &NAMES
-    }
-}

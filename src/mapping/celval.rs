@@ -16,6 +16,8 @@ use cel::{
 };
 use serde_json::{Map, Number, Value};
 
+use super::Needs;
+
 /// Converts JSON to CEL. Integers become `int` when they fit (so rules can
 /// write `ado.build.id == 42`), otherwise `uint`.
 pub fn to_cel(v: &Value) -> Cel {
@@ -83,33 +85,25 @@ impl<'a> Variables<'a> {
     /// variables borrow the JSON they come from: strings and keys are not
     /// copied.
     pub fn context(&self) -> Context<'a, 'a> {
-        self.context_reading(Reads::ALL, AdoFields::ALL)
+        self.context_reading(&Needs::ALL)
     }
 
-    /// [`Variables::context`] with only the variables in `reads`: turning
-    /// the whole envelope into CEL values is wasted on rules that only read
-    /// `ado`. Of `ado`, only the top-level fields in `ado_fields`.
-    pub fn context_reading(&self, reads: Reads, ado_fields: AdoFields) -> Context<'a, 'a> {
+    /// [`Variables::context`] with only the variables, and of `ado` and
+    /// `event` only the top-level fields, the rules read (`needs`):
+    /// turning the whole envelope into CEL values is wasted on rules that
+    /// only read `ado`.
+    pub fn context_reading(&self, needs: &Needs) -> Context<'a, 'a> {
         // `Context::default()` builds the standard library's function table
         // anew, which cost more than converting a whole delivery; the table
         // never changes, so every delivery shares one.
         static STDLIB: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
+        let reads = needs.reads;
         let mut ctx = Context::with_env(Arc::clone(&STDLIB));
         if reads.has("event") {
-            ctx.add_variable_as_val("event", to_val(self.event));
+            ctx.add_variable_as_val("event", to_val_only(self.event, EVENT_FIELDS, needs.event));
         }
         if reads.has("ado") {
-            let ado = match self.ado {
-                Value::Object(fields) if ado_fields != AdoFields::ALL => Box::new(CelMap::from(
-                    fields
-                        .iter()
-                        .filter(|(k, _)| ado_fields.has(k))
-                        .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val(v)))
-                        .collect::<HashMap<_, _>>(),
-                )),
-                other => to_val(other),
-            };
-            ctx.add_variable_as_val("ado", ado);
+            ctx.add_variable_as_val("ado", to_val_only(self.ado, ADO_FIELDS, needs.ado));
         }
         if reads.has("headers") {
             let headers: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> = self
@@ -156,20 +150,23 @@ fn to_val(v: &Value) -> Box<dyn Val + '_> {
     }
 }
 
-/// The top-level fields of the `ado` view some expressions read (a bit
-/// each, in the view's order), or all of them: a delivery builds only
-/// those.
+/// The top-level fields of a JSON variable (`ado`, `event`) some
+/// expressions read: a bit each, by place in the variable's field table
+/// ([`ADO_FIELDS`], [`EVENT_FIELDS`]), or all of them. A delivery converts
+/// only those.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AdoFields(u64);
+pub struct Fields(u64);
 
-impl AdoFields {
+impl Fields {
     /// Every field.
     pub const ALL: Self = Self(u64::MAX);
 
-    /// The fields among `names` (names the view lacks add none: reading
-    /// them fails the same way with or without the others).
-    pub fn of<'n>(names: impl IntoIterator<Item = &'n str>) -> Self {
-        names.into_iter().fold(Self(0), |f, n| f.and(Self::bit(n)))
+    /// The fields of `table` among `names`; a name the table lacks takes
+    /// every field.
+    pub fn of<'n>(table: &[&str], names: impl IntoIterator<Item = &'n str>) -> Self {
+        names
+            .into_iter()
+            .fold(Self(0), |f, n| f.and(Self::bit(table, n)))
     }
 
     /// What either reads.
@@ -178,21 +175,69 @@ impl AdoFields {
         Self(self.0 | other.0)
     }
 
-    /// Whether `name` is read.
-    pub fn has(self, name: &str) -> bool {
-        self.0 & Self::bit(name).0 != 0
+    /// Whether field `name` of `table` is read.
+    pub fn has(self, table: &[&str], name: &str) -> bool {
+        match table.iter().position(|f| *f == name) {
+            Some(i) if i < 64 => self.0 & (1 << i) != 0,
+            _ => self == Self::ALL,
+        }
     }
 
-    fn bit(name: &str) -> Self {
-        match crate::ado::AdoView::field_names()
-            .iter()
-            .position(|f| f == name)
-        {
+    fn bit(table: &[&str], name: &str) -> Self {
+        match table.iter().position(|f| *f == name) {
             Some(i) if i < 64 => Self(1 << i),
-            // Past what the bits can tell apart: take every field.
-            Some(_) => Self::ALL,
-            None => Self(0),
+            _ => Self::ALL,
         }
+    }
+}
+
+/// The `ado` view's top-level fields, as rules see them.
+pub const ADO_FIELDS: &[&str] = &[
+    "eventType",
+    "organization",
+    "project",
+    "repository",
+    "ref",
+    "branch",
+    "commit",
+    "commits",
+    "build",
+    "pullRequest",
+    "release",
+    "environment",
+    "approval",
+    "pipeline",
+    "run",
+    "stage",
+    "actor",
+    "tags",
+];
+
+/// The envelope's top-level fields, as ADO sends them.
+pub const EVENT_FIELDS: &[&str] = &[
+    "subscriptionId",
+    "notificationId",
+    "id",
+    "eventType",
+    "publisherId",
+    "message",
+    "detailedMessage",
+    "resource",
+    "resourceVersion",
+    "resourceContainers",
+    "createdDate",
+];
+
+/// `v` as CEL; of an object, only the `fields` of `table`.
+fn to_val_only<'v>(v: &'v Value, table: &[&str], fields: Fields) -> Box<dyn Val + 'v> {
+    match v {
+        Value::Object(obj) if fields != Fields::ALL => Box::new(CelMap::from(
+            obj.iter()
+                .filter(|(k, _)| fields.has(table, k))
+                .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val(v)))
+                .collect::<HashMap<_, _>>(),
+        )),
+        other => to_val(other),
     }
 }
 

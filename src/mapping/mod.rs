@@ -14,7 +14,7 @@ use std::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use celval::{AdoFields, Reads, VARIABLE_NAMES, Variables, to_cel};
+pub use celval::{ADO_FIELDS, EVENT_FIELDS, Fields, Reads, VARIABLE_NAMES, Variables, to_cel};
 pub use spec::OnConflict;
 pub(crate) use template::children as expr_children;
 pub use template::{Expr, NullText, Template};
@@ -103,8 +103,9 @@ pub struct Rule {
     iterates: bool,
     /// The variables its expressions read.
     reads: Reads,
-    /// The fields of `ado` its expressions read.
-    ado_fields: AdoFields,
+    /// The fields of `ado` and `event` its expressions read.
+    ado_fields: Fields,
+    event_fields: Fields,
     /// The end of its decision's reason for a delivery it does not listen
     /// to, and the reason when `when` is false: the same for every delivery,
     /// so written once.
@@ -123,13 +124,25 @@ struct Reasons {
 pub struct Needs {
     /// The variables the listening rules read: the only ones to build.
     pub reads: Reads,
-    /// The fields of `ado` they read: the only ones to convert.
-    pub ado_fields: AdoFields,
+    /// The top-level fields of `ado` they read: the only ones to convert.
+    pub ado: Fields,
+    /// The top-level fields of `event` they read.
+    pub event: Fields,
     /// Whether a listening rule holds a comprehension: only then can
     /// evaluation take longer than a few passes over the delivery, so only
     /// then does it need a thread of its own and a deadline
     /// (`limits.ruleTimeout`).
     pub iterates: bool,
+}
+
+impl Needs {
+    /// Everything: every variable, whole.
+    pub const ALL: Self = Self {
+        reads: Reads::ALL,
+        ado: Fields::ALL,
+        event: Fields::ALL,
+        iterates: true,
+    };
 }
 
 /// An `events:` entry.
@@ -377,7 +390,8 @@ impl RuleSet {
             .filter(|r| r.listens_to(event_type))
             .fold(Needs::default(), |n, r| Needs {
                 reads: n.reads.and(r.reads),
-                ado_fields: n.ado_fields.and(r.ado_fields),
+                ado: n.ado.and(r.ado_fields),
+                event: n.event.and(r.event_fields),
                 iterates: n.iterates || r.iterates,
             })
     }
@@ -391,7 +405,7 @@ impl RuleSet {
     /// listening rules read ([`RuleSet::needs`]).
     pub fn evaluate_reading(&self, vars: &Variables<'_>, needs: Needs) -> Evaluation {
         let event_type = event_type(vars);
-        let ctx = vars.context_reading(needs.reads, needs.ado_fields);
+        let ctx = vars.context_reading(&needs);
         let mut eval = Evaluation::default();
         let not_listening = format!("event type {event_type}");
         for rule in &self.rules {
@@ -602,7 +616,8 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
         action,
         iterates: false,
         reads: Reads::default(),
-        ado_fields: AdoFields::default(),
+        ado_fields: Fields::default(),
+        event_fields: Fields::default(),
         reasons,
     };
     // What its expressions need, known once they are all in place.
@@ -611,12 +626,16 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
     let reads = exprs.iter().fold(Reads::default(), |r, e| {
         r.and(Reads::of(e.variables().iter().map(String::as_str)))
     });
-    let ado_fields = exprs
-        .iter()
-        .fold(AdoFields::default(), |f, e| f.and(e.ado_fields()));
+    let fields = |var: &str, table: &[&str]| {
+        exprs
+            .iter()
+            .fold(Fields::default(), |f, e| f.and(e.fields_of(var, table)))
+    };
+    let (ado_fields, event_fields) = (fields("ado", ADO_FIELDS), fields("event", EVENT_FIELDS));
     rule.iterates = iterates;
     rule.reads = reads;
     rule.ado_fields = ado_fields;
+    rule.event_fields = event_fields;
     Ok(rule)
 }
 

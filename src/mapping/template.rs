@@ -11,7 +11,7 @@ use cel::{
 };
 use serde_json::{Map, Value};
 
-use super::celval::{AdoFields, to_json, to_text};
+use super::celval::{Fields, to_json, to_text};
 
 /// A compiled CEL expression with its source, for error messages.
 pub struct Expr {
@@ -85,17 +85,17 @@ fn comprehension_depth(e: &IdedExpr) -> usize {
     }
 }
 
-/// Adds the top-level `ado` fields `e` reads to `fields` (`ado.branch`
-/// reads `branch`); `true` when it reads `ado` any other way (whole, or
-/// indexed), which takes every field.
-fn ado_fields<'e>(e: &'e IdedExpr, fields: &mut Vec<&'e str>) -> bool {
+/// Adds the top-level fields of variable `var` that `e` reads to `fields`
+/// (`ado.branch` reads `branch`); `true` when it reads `var` any other way
+/// (whole, or indexed), which takes every field.
+fn var_fields<'e>(e: &'e IdedExpr, var: &str, fields: &mut Vec<&'e str>) -> bool {
     match &e.expr {
-        Ast::Select(sel) if matches!(&sel.operand.expr, Ast::Ident(n) if n == "ado") => {
+        Ast::Select(sel) if matches!(&sel.operand.expr, Ast::Ident(n) if n == var) => {
             fields.push(&sel.field);
             false
         }
-        Ast::Ident(name) => name == "ado",
-        _ => children(e).into_iter().any(|c| ado_fields(c, fields)),
+        Ast::Ident(name) => name == var,
+        _ => children(e).into_iter().any(|c| var_fields(c, var, fields)),
     }
 }
 
@@ -147,13 +147,13 @@ impl Expr {
         self.program.expression()
     }
 
-    /// The top-level fields of the `ado` view it reads.
-    pub fn ado_fields(&self) -> AdoFields {
+    /// The top-level fields of variable `var` (those of `table`) it reads.
+    pub fn fields_of(&self, var: &str, table: &[&str]) -> Fields {
         let mut fields = Vec::new();
-        if ado_fields(self.ast(), &mut fields) {
-            AdoFields::ALL
+        if var_fields(self.ast(), var, &mut fields) {
+            Fields::ALL
         } else {
-            AdoFields::of(fields)
+            Fields::of(table, fields)
         }
     }
 

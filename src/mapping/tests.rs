@@ -302,21 +302,21 @@ rules:
 }
 
 #[test]
-fn a_delivery_converts_only_the_ado_fields_its_rules_read() {
+fn a_delivery_converts_only_the_fields_its_rules_read() {
     let rules = rule_set(
         "version: 1
 rules:
   - name: deploy
     events: [git.push]
     when: ado.branch == 'main' && has(ado.commit.message)
-    start: {workflowType: W, taskQueue: q, workflowId: 'd-${{ ado.repository.name }}'}
+    start: {workflowType: W, taskQueue: q, workflowId: 'd-${{ ado.repository.name }}-${{ event.id }}'}
   - name: whole
     events: [build.complete]
-    when: size(ado) > 0
+    when: size(ado) > 0 && event.resource.id > 0
     signal: {workflowId: w, signalName: s}
   - name: indexed
     events: [git.pullrequest.created]
-    when: ado['branch'] != ''
+    when: ado['branch'] != '' && event['id'] != ''
     signal: {workflowId: w, signalName: s}
   - name: shadowed
     events: [git.pullrequest.merged]
@@ -324,21 +324,25 @@ rules:
     signal: {workflowId: w, signalName: s}
 ",
     );
-    let push = rules.needs("git.push").ado_fields;
-    assert_eq!(push, AdoFields::of(["branch", "commit", "repository"]));
-    assert!(push.has("repository") && !push.has("commits") && !push.has("build"));
-    // `ado` read whole or by index takes every field.
-    assert_eq!(rules.needs("build.complete").ado_fields, AdoFields::ALL);
-    assert_eq!(
-        rules.needs("git.pullrequest.created").ado_fields,
-        AdoFields::ALL
-    );
-    // A loop variable's fields, and fields the view lacks, add none.
-    assert_eq!(
-        rules.needs("git.pullrequest.merged").ado_fields,
-        AdoFields::of(["commits"])
-    );
-    // The decisions and actions are those the whole view gives.
+    let ado = |names: &[&str]| Fields::of(ADO_FIELDS, names.iter().copied());
+    let push = rules.needs("git.push");
+    assert_eq!(push.ado, ado(&["branch", "commit", "repository"]));
+    assert!(push.ado.has(ADO_FIELDS, "repository") && !push.ado.has(ADO_FIELDS, "commits"));
+    assert_eq!(push.event, Fields::of(EVENT_FIELDS, ["id"]));
+    assert!(!push.event.has(EVENT_FIELDS, "resource") && !push.event.has(EVENT_FIELDS, "x"));
+    let build = rules.needs("build.complete");
+    assert_eq!(build.event, Fields::of(EVENT_FIELDS, ["resource"]));
+    // Read whole or by index: every field.
+    assert_eq!(build.ado, Fields::ALL);
+    assert_eq!(rules.needs("git.pullrequest.created").ado, Fields::ALL);
+    assert_eq!(rules.needs("git.pullrequest.created").event, Fields::ALL);
+    // A field the table lacks takes every field (a relay may add one).
+    assert_eq!(Fields::of(EVENT_FIELDS, ["fromRelay"]), Fields::ALL);
+    assert!(Fields::ALL.has(EVENT_FIELDS, "fromRelay"));
+    // Names the view lacks (a loop variable's field, a typo) take every
+    // field too: never too few.
+    assert_eq!(rules.needs("git.pullrequest.merged").ado, Fields::ALL);
+    // The decisions and actions are those of the whole variables.
     let headers = Map::new();
     for name in [
         "git.push.json",
@@ -361,7 +365,8 @@ rules:
         let whole = rules.evaluate_reading(
             &vars,
             Needs {
-                ado_fields: AdoFields::ALL,
+                ado: Fields::ALL,
+                event: Fields::ALL,
                 ..needs
             },
         );
@@ -371,9 +376,31 @@ rules:
             "{name}: {partial:?}"
         );
     }
-    let eval = evaluate(&rules, &fixture("git.push.json"));
+    let env = fixture("git.push.json");
+    let eval = evaluate(&rules, &env);
     assert_eq!(eval.actions.len(), 1, "{:?}", eval.decisions);
-    assert_eq!(eval.actions[0].workflow_id, "d-payments-api");
+    assert_eq!(
+        eval.actions[0].workflow_id,
+        format!("d-payments-api-{}", env.id)
+    );
+}
+
+#[test]
+fn the_field_tables_are_the_views_and_the_envelopes() {
+    let view = serde_json::to_value(crate::ado::AdoView::default()).expect("view");
+    let keys: Vec<&str> = view
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ADO_FIELDS);
+    for name in ["git.push.json", "build.complete.v2.json"] {
+        let env = fixture(name);
+        for key in env.raw.as_object().expect("object").keys() {
+            assert!(EVENT_FIELDS.contains(&key.as_str()), "{name}: {key}");
+        }
+    }
 }
 
 #[test]
