@@ -294,19 +294,15 @@ impl Dispatcher {
                         .end_to_end_latency
                         .observe(waited as f64 / 1000.0);
                 }
-                match self
-                    .store
+                self.store
                     .complete(seq, r.status.as_str(), r.run_id.clone())
                     .await
-                {
-                    // The workflow's next action may go now.
-                    Ok(true) => {
-                        self.nudge();
-                        Ok(())
-                    }
-                    Ok(false) => Ok(()),
-                    Err(e) => Err(e),
-                }
+                    .map(|next_waits| {
+                        // The workflow's next action may go now.
+                        if next_waits {
+                            self.nudge();
+                        }
+                    })
             }
             Err(e) => {
                 let attempts = attempts_so_far + 1;
@@ -399,7 +395,7 @@ impl Dispatcher {
         let rows = self.store.due(unix_ms(SystemTime::now()), limit).await?;
         let more = rows.len() == limit;
         let waiting = rows.iter().any(|r| !claimed.contains(&r.seq));
-        self.caught_up.store(!waiting, Ordering::Release);
+        self.caught_up.store(!waiting && !more, Ordering::Release);
         let mut started = 0;
         for row in rows.into_iter().filter(|r| !claimed.contains(&r.seq)) {
             let Ok(permit) = Arc::clone(permits).acquire_owned().await else {
@@ -462,7 +458,7 @@ pub(crate) mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
-    use crate::store::tests::{action, rec};
+    use crate::store::tests::admit_nth;
 
     /// A Temporal that is reachable or not, and sends nothing.
     pub(crate) struct Reachable(pub AtomicBool);
@@ -557,15 +553,7 @@ pub(crate) mod tests {
         let (d, _) = dispatcher(dir.path(), Duration::from_millis(300));
         // More actions due than one poll fetches.
         for i in 0..200 {
-            d.store
-                .admit(
-                    rec(&format!("e{i}"), None, i),
-                    vec![action(&format!("w{i}"))],
-                    None,
-                    0,
-                )
-                .await
-                .expect("admitted");
+            admit_nth(&d.store, i).await.expect("admitted");
         }
         let first = d.fast_path().expect("open");
         d.fast_path_ended(&first, false);

@@ -177,12 +177,14 @@ impl Fields {
 
     /// Whether field `name` of `table` is read.
     pub fn has(self, table: &[&str], name: &str) -> bool {
-        match table.iter().position(|f| *f == name) {
-            Some(i) if i < 64 => self.0 & (1 << i) != 0,
-            _ => self == Self::ALL,
+        match Self::bit(table, name) {
+            Self::ALL => self == Self::ALL,
+            bit => self.0 & bit.0 != 0,
         }
     }
 
+    /// `name`'s bit; every field for a name `table` lacks (or past what
+    /// the bits can tell apart).
     fn bit(table: &[&str], name: &str) -> Self {
         match table.iter().position(|f| *f == name) {
             Some(i) if i < 64 => Self(1 << i),

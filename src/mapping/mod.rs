@@ -98,14 +98,9 @@ pub struct Rule {
     pub when: Option<Expr>,
     /// What to do when it matches.
     pub action: ActionTemplate,
-    /// Whether an expression of it holds a comprehension
-    /// ([`Expr::iterates`]), so its evaluation needs a deadline.
-    iterates: bool,
-    /// The variables its expressions read.
-    reads: Reads,
-    /// The fields of `ado` and `event` its expressions read.
-    ado_fields: Fields,
-    event_fields: Fields,
+    /// What its expressions read, and whether one holds a comprehension
+    /// ([`Expr::iterates`]), so that its evaluation needs a deadline.
+    needs: Needs,
     /// The end of its decision's reason for a delivery it does not listen
     /// to, and the reason when `when` is false: the same for every delivery,
     /// so written once.
@@ -143,6 +138,29 @@ impl Needs {
         event: Fields::ALL,
         iterates: true,
     };
+
+    /// What `exprs` need.
+    fn of(exprs: &[&Expr]) -> Self {
+        exprs.iter().fold(Self::default(), |n, e| {
+            n.and(Self {
+                reads: Reads::of(e.variables().iter().map(String::as_str)),
+                ado: e.fields_of("ado", ADO_FIELDS),
+                event: e.fields_of("event", EVENT_FIELDS),
+                iterates: e.iterates(),
+            })
+        })
+    }
+
+    /// What either needs.
+    #[must_use]
+    fn and(self, other: Self) -> Self {
+        Self {
+            reads: self.reads.and(other.reads),
+            ado: self.ado.and(other.ado),
+            event: self.event.and(other.event),
+            iterates: self.iterates || other.iterates,
+        }
+    }
 }
 
 /// An `events:` entry.
@@ -195,25 +213,25 @@ impl Rule {
 
     /// Every expression of the rule: `when` and all templates.
     pub fn exprs(&self) -> Vec<&Expr> {
-        let a = &self.action;
-        let mut out: Vec<&Expr> = self.when.iter().collect();
-        for t in [
-            Some(&a.workflow_id),
-            a.workflow_type.as_ref(),
-            a.task_queue.as_ref(),
-            a.signal_name.as_ref(),
-            a.input.as_ref(),
-            a.start_input.as_ref(),
-            a.memo.as_ref(),
-            a.search_attributes.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            out.extend(t.exprs());
-        }
-        out
+        exprs_of(self.when.as_ref(), &self.action)
     }
+}
+
+/// `when` and every template expression of `a`.
+fn exprs_of<'r>(when: Option<&'r Expr>, a: &'r ActionTemplate) -> Vec<&'r Expr> {
+    let templates = [
+        Some(&a.workflow_id),
+        a.workflow_type.as_ref(),
+        a.task_queue.as_ref(),
+        a.signal_name.as_ref(),
+        a.input.as_ref(),
+        a.start_input.as_ref(),
+        a.memo.as_ref(),
+        a.search_attributes.as_ref(),
+    ];
+    when.into_iter()
+        .chain(templates.into_iter().flatten().flat_map(Template::exprs))
+        .collect()
 }
 
 /// The compiled action of a rule.
@@ -388,12 +406,7 @@ impl RuleSet {
         self.rules
             .iter()
             .filter(|r| r.listens_to(event_type))
-            .fold(Needs::default(), |n, r| Needs {
-                reads: n.reads.and(r.reads),
-                ado: n.ado.and(r.ado_fields),
-                event: n.event.and(r.event_fields),
-                iterates: n.iterates || r.iterates,
-            })
+            .fold(Needs::default(), |n, r| n.and(r.needs))
     }
 
     /// Evaluates every rule against one delivery.
@@ -607,36 +620,17 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
             .map(|w| format!("`when` is false: {}", w.source))
             .unwrap_or_default(),
     };
-    let mut rule = Rule {
+    let needs = Needs::of(&exprs_of(when.as_ref(), &action));
+    Ok(Rule {
         name: spec.name,
         description: spec.description,
         file: path.to_owned(),
         events,
         when,
         action,
-        iterates: false,
-        reads: Reads::default(),
-        ado_fields: Fields::default(),
-        event_fields: Fields::default(),
+        needs,
         reasons,
-    };
-    // What its expressions need, known once they are all in place.
-    let exprs = rule.exprs();
-    let iterates = exprs.iter().any(|e| e.iterates());
-    let reads = exprs.iter().fold(Reads::default(), |r, e| {
-        r.and(Reads::of(e.variables().iter().map(String::as_str)))
-    });
-    let fields = |var: &str, table: &[&str]| {
-        exprs
-            .iter()
-            .fold(Fields::default(), |f, e| f.and(e.fields_of(var, table)))
-    };
-    let (ado_fields, event_fields) = (fields("ado", ADO_FIELDS), fields("event", EVENT_FIELDS));
-    rule.iterates = iterates;
-    rule.reads = reads;
-    rule.ado_fields = ado_fields;
-    rule.event_fields = event_fields;
-    Ok(rule)
+    })
 }
 
 /// Rejects expressions that read variables rules never get, so a typo like

@@ -286,7 +286,7 @@ rules:
       input: '${{ event.resource.commits.map(c, c.commitId) }}'
 ",
     );
-    let iterates: Vec<_> = rules.rules().iter().map(|r| r.iterates).collect();
+    let iterates: Vec<_> = rules.rules().iter().map(|r| r.needs.iterates).collect();
     assert_eq!(iterates, [false, true, true]);
     assert!(!rules.needs("git.push").iterates, "only `plain` listens");
     assert!(rules.needs("build.complete").iterates);

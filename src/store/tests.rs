@@ -1,6 +1,6 @@
 use super::*;
 
-pub(crate) fn rec(event: &str, key: Option<&str>, at: i64) -> DeliveryRecord {
+fn rec(event: &str, key: Option<&str>, at: i64) -> DeliveryRecord {
     DeliveryRecord {
         event_id: event.into(),
         notification_key: key.map(str::to_owned),
@@ -21,7 +21,7 @@ fn raw(dir: &std::path::Path) -> Connection {
     Connection::open(dir.join(DB_FILE)).expect("sqlite")
 }
 
-pub(crate) fn action(wf: &str) -> NewAction {
+fn action(wf: &str) -> NewAction {
     NewAction {
         workflow_id: wf.into(),
         rule: "r".into(),
@@ -30,6 +30,17 @@ pub(crate) fn action(wf: &str) -> NewAction {
         call: "{}".into(),
         request_key: "k".into(),
     }
+}
+
+/// Admits delivery `e{i}` with one action, for workflow `w{i}`.
+pub(crate) async fn admit_nth(s: &Store, i: i64) -> Result<Admission, StoreError> {
+    s.admit(
+        rec(&format!("e{i}"), None, i),
+        vec![action(&format!("w{i}"))],
+        None,
+        0,
+    )
+    .await
 }
 
 fn seqs(a: Admission) -> Vec<i64> {
@@ -237,15 +248,7 @@ async fn concurrent_admissions_share_commits_and_all_survive() {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            s.admit(
-                rec(&format!("e{i}"), None, i),
-                vec![action(&format!("w{i}"))],
-                None,
-                0,
-            )
-            .await
-        }));
+        tasks.push(tokio::spawn(async move { admit_nth(&s, i).await }));
     }
     for t in tasks {
         assert!(matches!(
@@ -320,16 +323,7 @@ async fn the_pending_count_follows_the_database_when_callers_give_up() {
     let s = Store::open(dir.path()).expect("open");
     let mut seqs_all = Vec::new();
     for i in 0..20 {
-        seqs_all.extend(seqs(
-            s.admit(
-                rec(&format!("e{i}"), None, i),
-                vec![action(&format!("w{i}"))],
-                None,
-                0,
-            )
-            .await
-            .expect("admit"),
-        ));
+        seqs_all.extend(seqs(admit_nth(&s, i).await.expect("admit")));
     }
     // Callers that stop waiting right after sending (a timed-out fast path,
     // a dropped request): the work is still done, and counted.
