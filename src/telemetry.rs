@@ -130,13 +130,18 @@ pub fn init(format: LogFormat, level: &str) -> Telemetry {
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
     let logs: Box<dyn Layer<Registry> + Send + Sync> = if json {
-        fmt::layer()
-            .json()
-            .with_current_span(true)
+        let mut layer = json_subscriber::fmt::layer()
+            .with_current_span(false)
             .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .with_filter(filter)
-            .boxed()
+            // Trace and span ids, when traces are exported: from a log
+            // line straight to its trace.
+            .with_opentelemetry_ids(true)
+            .with_writer(std::io::stderr);
+        // `span`: the fields of every span the line is in, the innermost
+        // winning, so a line under a Temporal call's span still carries its
+        // delivery's correlation id.
+        layer.inner_layer_mut().with_flattened_span_fields("span");
+        layer.with_filter(filter).boxed()
     } else {
         fmt::layer()
             .with_writer(std::io::stderr)

@@ -131,6 +131,7 @@ fn the_documented_config_serves_and_sigterm_stops_it_cleanly() {
         "dataDir is relative to the config file"
     );
     // One accepted and one refused delivery, so the logs have something to say.
+    let mut accepted_correlation_id = String::new();
     let body = std::fs::read(crate::support::fixture_path("git.push.json")).expect("fixture");
     for password in ["documented-example-password", "wrong-password-guess"] {
         use base64::Engine;
@@ -152,6 +153,15 @@ fn the_documented_config_serves_and_sigterm_stops_it_cleanly() {
             "HTTP/1.1 20"
         };
         assert!(resp.starts_with(expected), "{resp}");
+        if !password.starts_with("wrong") {
+            let answer: serde_json::Value =
+                serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap_or_default())
+                    .expect("the answer is JSON");
+            accepted_correlation_id = answer["correlationId"]
+                .as_str()
+                .expect("the answer has a correlation id")
+                .to_owned();
+        }
     }
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -178,10 +188,26 @@ fn the_documented_config_serves_and_sigterm_stops_it_cleanly() {
         .expect("stderr")
         .read_to_string(&mut logs)
         .expect("logs");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
     assert!(
-        logs.lines()
-            .all(|l| l.trim().is_empty() || l.starts_with('{')),
-        "JSON logs: {logs}"
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string()),
+        "every line has a time and a level: {logs}"
+    );
+    // The Temporal call's line carries the delivery's correlation id, also
+    // when the call was made while answering, under a span inside the
+    // delivery's.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "Temporal accepted the action"
+                && l["span"]["correlation_id"] == accepted_correlation_id.as_str()),
+        "the Temporal call of delivery {accepted_correlation_id} is logged with its id: {logs}"
     );
     assert!(
         logs.contains("verification failed"),

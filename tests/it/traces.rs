@@ -100,7 +100,7 @@ async fn a_delivery_is_one_span_tree_that_continues_into_the_workflow() {
         shipped_mappings().display()
     );
     std::fs::write(dir.path().join("bridge.yaml"), config).expect("write");
-    let _bridge = Bridge(
+    let mut bridge = Bridge(
         Command::new(BIN)
             .args(["serve", "--config", "bridge.yaml"])
             .current_dir(dir.path())
@@ -108,11 +108,13 @@ async fn a_delivery_is_one_span_tree_that_continues_into_the_workflow() {
             .env("OTEL_SERVICE_NAME", "bridge-under-test")
             // Export at once, not after the default 5 s.
             .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .env("BRIDGE_LOG_FORMAT", "json")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawns"),
     );
+    let logs = read_lines(bridge.0.stderr.take().expect("stderr"));
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
@@ -225,6 +227,26 @@ async fn a_delivery_is_one_span_tree_that_continues_into_the_workflow() {
         ancestor = parent.1.parent_span_id.clone();
     }
 
+    // Its log lines name the trace too.
+    let trace_id = hex::encode(&request.trace_id);
+    let line = eventually(
+        "the delivery's log line",
+        Duration::from_secs(10),
+        || async {
+            logs.lock()
+                .expect("lock")
+                .iter()
+                .find(|l| l["span"]["correlation_id"] == correlation_id.as_str())
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(
+        line["openTelemetry"]["traceId"],
+        trace_id.as_str(),
+        "{line}"
+    );
+
     joins_the_callers_trace(&http, &base, &spans).await;
 
     // The workflow's start header carries the bridge's Temporal span as
@@ -268,6 +290,21 @@ async fn joins_the_callers_trace(http: &reqwest::Client, base: &str, spans: &Rec
     })
     .await;
     assert_eq!(hex::encode(&request.parent_span_id), caller_span);
+}
+
+/// Collects the JSON lines `from` writes, as they come.
+fn read_lines(from: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<Value>>> {
+    let lines: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            let parsed = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
+            sink.lock().expect("lock").push(parsed);
+        }
+    });
+    lines
 }
 
 fn names(tree: &[(String, Span)]) -> Vec<&str> {
