@@ -128,6 +128,13 @@ pub struct Answer {
     body: std::sync::OnceLock<String>,
 }
 
+impl Report {
+    /// Whether a rule failed to evaluate.
+    pub fn rules_failed(&self) -> bool {
+        self.rules.iter().any(|d| d.error.is_some())
+    }
+}
+
 impl Answer {
     /// An answer with `status` (503 asks ADO to retry later).
     pub fn new(status: u16, report: Report) -> Self {
@@ -385,8 +392,9 @@ impl Bridge {
                 Some("this source may not deliver events of this organization or project".into());
             return self.log_only(entry, Answer::new(403, report));
         }
-        let evaluation = self.evaluate(&delivery, &envelope, &correlation_id).await;
-        report.rules = evaluation.decisions.clone();
+        let mut evaluation = self.evaluate(&delivery, &envelope, &correlation_id).await;
+        // The answer owns the decisions from here on.
+        report.rules = std::mem::take(&mut evaluation.decisions);
         if let Some(rule) = evaluation
             .actions
             .iter()
@@ -419,9 +427,7 @@ impl Bridge {
             trace,
         };
         if evaluation.actions.is_empty() {
-            return self
-                .finish_without_actions(report, &evaluation, entry)
-                .await;
+            return self.finish_without_actions(report, entry).await;
         }
         // Only deliveries with actions can be duplicates (as in durable
         // mode, a redelivery after the rules changed is answered by the
@@ -622,13 +628,8 @@ impl Bridge {
         Answer::new(503, report)
     }
 
-    async fn finish_without_actions(
-        &self,
-        mut report: Report,
-        evaluation: &Evaluation,
-        entry: Entry,
-    ) -> Answer {
-        if evaluation.has_errors() {
+    async fn finish_without_actions(&self, mut report: Report, entry: Entry) -> Answer {
+        if report.rules_failed() {
             report.outcome = Outcome::Failed;
             report.reason = Some("a rule failed to evaluate; see rules".into());
             tracing::warn!("a rule failed to evaluate; nothing done");
@@ -813,7 +814,7 @@ impl Bridge {
         };
         let all_done =
             done == evaluation.actions.len() && report.actions.iter().all(|a| a.status.is_some());
-        if evaluation.has_errors() {
+        if report.rules_failed() {
             report.reason = Some("some rules failed to evaluate; see rules".into());
         }
         let status = if all_done {

@@ -7,6 +7,7 @@ mod template;
 
 use std::{
     collections::HashSet,
+    sync::Arc,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -109,8 +110,10 @@ pub struct Rule {
 
 #[derive(Debug, Default)]
 struct Reasons {
+    /// The rule's name, for its decisions.
+    name: Arc<str>,
     not_listening: String,
-    when_false: String,
+    when_false: Arc<str>,
 }
 
 /// What evaluating a delivery of one event type takes
@@ -315,11 +318,12 @@ mod opt_secs {
 #[serde(rename_all = "camelCase")]
 pub struct RuleDecision {
     /// Rule name.
-    pub rule: String,
+    pub rule: Arc<str>,
     /// Whether it produced an action.
     pub matched: bool,
-    /// Why or why not, in words.
-    pub reason: String,
+    /// Why or why not, in words. (Shared: most reasons are the same for
+    /// every delivery, and a delivery has one decision per rule.)
+    pub reason: Arc<str>,
     /// The CEL or template error, if evaluation failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -424,9 +428,11 @@ impl RuleSet {
         for rule in &self.rules {
             if !rule.listens_to(event_type) {
                 eval.decisions.push(RuleDecision {
-                    rule: rule.name.clone(),
+                    rule: Arc::clone(&rule.reasons.name),
                     matched: false,
-                    reason: [not_listening.as_str(), &rule.reasons.not_listening].concat(),
+                    reason: [not_listening.as_str(), &rule.reasons.not_listening]
+                        .concat()
+                        .into(),
                     error: None,
                 });
                 continue;
@@ -614,11 +620,13 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
     };
     let listed: Vec<_> = events.iter().map(EventPattern::as_written).collect();
     let reasons = Reasons {
+        name: spec.name.as_str().into(),
         not_listening: format!(" is not in events {listed:?}"),
         when_false: when
             .as_ref()
             .map(|w| format!("`when` is false: {}", w.source))
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
     };
     let needs = Needs::of(&exprs_of(when.as_ref(), &action));
     Ok(Rule {
@@ -664,8 +672,8 @@ fn is_bound_by_macro(source: &str, var: &str) -> bool {
 
 /// One rule that listens to the event: its `when`, then its action.
 fn decide(rule: &Rule, ctx: &cel::Context) -> (RuleDecision, Option<PlannedAction>) {
-    let decision = |matched, reason: String, error| RuleDecision {
-        rule: rule.name.clone(),
+    let decision = |matched, reason: Arc<str>, error| RuleDecision {
+        rule: Arc::clone(&rule.reasons.name),
         matched,
         reason,
         error,
@@ -674,7 +682,7 @@ fn decide(rule: &Rule, ctx: &cel::Context) -> (RuleDecision, Option<PlannedActio
         match when.eval(ctx) {
             Ok(cel::Value::Bool(true)) => {}
             Ok(cel::Value::Bool(false)) => {
-                return (decision(false, rule.reasons.when_false.clone(), None), None);
+                return (decision(false, Arc::clone(&rule.reasons.when_false), None), None);
             }
             Ok(other) => {
                 let msg = format!("`when` must be a bool, got {:?}", other.type_of());

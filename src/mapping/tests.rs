@@ -23,7 +23,7 @@ pub(crate) fn rule_set(text: &str) -> RuleSet {
 fn decision<'e>(eval: &'e Evaluation, rule: &str) -> &'e RuleDecision {
     eval.decisions
         .iter()
-        .find(|d| d.rule == rule)
+        .find(|d| &*d.rule == rule)
         .unwrap_or_else(|| panic!("no decision about {rule}"))
 }
 
@@ -87,7 +87,7 @@ fn skip_deploy_and_other_branches_are_ignored_with_reasons() {
         );
         let other = decision(&eval, "build-finished");
         assert_eq!(
-            other.reason,
+            &*other.reason,
             "event type git.push is not in events [\"build.complete\"]"
         );
     }
