@@ -721,11 +721,7 @@ impl Bridge {
 
     /// Records a final answer for redelivery detection and the delivery log.
     async fn remember(&self, entry: Entry, ans: Answer) -> Answer {
-        if let Err(e) = self
-            .store
-            .admit(entry.record(&ans, true), vec![], None, 0)
-            .await
-        {
+        if let Err(e) = self.store.remember(entry.record(&ans, true)).await {
             // Temporal has the effect (if any); a redelivery repeats the same
             // requests harmlessly. Only its `duplicate` label is lost.
             tracing::warn!(error = %e, "could not record the delivery");

@@ -7,8 +7,8 @@ mod template;
 
 use std::{
     collections::HashSet,
-    sync::Arc,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -682,7 +682,10 @@ fn decide(rule: &Rule, ctx: &cel::Context) -> (RuleDecision, Option<PlannedActio
         match when.eval(ctx) {
             Ok(cel::Value::Bool(true)) => {}
             Ok(cel::Value::Bool(false)) => {
-                return (decision(false, Arc::clone(&rule.reasons.when_false), None), None);
+                return (
+                    decision(false, Arc::clone(&rule.reasons.when_false), None),
+                    None,
+                );
             }
             Ok(other) => {
                 let msg = format!("`when` must be a bool, got {:?}", other.type_of());

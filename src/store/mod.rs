@@ -659,12 +659,33 @@ impl Store {
         max_pending: Option<i64>,
         first_attempt_ms: i64,
     ) -> Result<Admission, StoreError> {
+        self.admission(true, rec, actions, max_pending, first_attempt_ms)
+            .await
+    }
+
+    /// [`Store::admit`] of a delivery whose actions went to Temporal
+    /// already (direct mode), committed without waiting for the disk: a
+    /// power cut that loses the record loses only its use as redelivery
+    /// memory, and a redelivery's calls carry the same request ids, which
+    /// Temporal recognises.
+    pub async fn remember(&self, rec: DeliveryRecord) -> Result<Admission, StoreError> {
+        self.admission(false, rec, vec![], None, 0).await
+    }
+
+    async fn admission(
+        &self,
+        sync: bool,
+        rec: DeliveryRecord,
+        actions: Vec<NewAction>,
+        max_pending: Option<i64>,
+        first_attempt_ms: i64,
+    ) -> Result<Admission, StoreError> {
         let n = i64::try_from(actions.len()).unwrap_or(i64::MAX);
         // Without a savepoint of its own: the copies of every page it
         // changes cost 9 % of a spooled delivery's CPU. A failure after the
         // delivery's row went in takes out what this job wrote instead.
         let admission = self
-            .submit(true, false, move |c, pending| {
+            .submit(sync, false, move |c, pending| {
                 // A log-only entry is written whatever came before it.
                 let earlier = if rec.remembered {
                     find_in(
