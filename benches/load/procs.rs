@@ -81,8 +81,28 @@ pub struct TemporalServer {
 
 impl TemporalServer {
     /// Starts a dev server on `port` with `namespaces` registered, and waits
-    /// until it listens.
+    /// until it listens and is quiet. A server that exits meanwhile (one of
+    /// the ports it picks for itself taken in between) is started again on
+    /// other ports, up to three times.
     pub fn start(cli: &str, port: u16, namespaces: &[&str]) -> Self {
+        let mut port = port;
+        for attempt in 1..=3 {
+            let mut server = Self::start_once(cli, port, namespaces);
+            if server.child.try_wait().ok().flatten().is_none()
+                && std::net::TcpStream::connect(&server.address).is_ok()
+            {
+                return server;
+            }
+            eprintln!(
+                "Temporal dev server on {} exited after start (attempt {attempt}); starting another",
+                server.address
+            );
+            port = free_port();
+        }
+        panic!("no Temporal dev server stayed up in three attempts");
+    }
+
+    fn start_once(cli: &str, port: u16, namespaces: &[&str]) -> Self {
         let mut cmd = Command::new(cli);
         cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
             .args(["--port", &port.to_string()])
