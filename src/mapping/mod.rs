@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 pub use celval::{ADO_FIELDS, EVENT_FIELDS, Fields, Reads, VARIABLE_NAMES, Variables, to_cel};
 pub use spec::OnConflict;
 pub(crate) use template::children as expr_children;
-pub use template::{Expr, NullText, Template};
+pub use template::{Expr, Guard, NullText, Template};
 
 use spec::{RuleFileSpec, RuleSpec};
 
@@ -102,6 +102,8 @@ pub struct Rule {
     /// What its expressions read, and whether one holds a comprehension
     /// ([`Expr::iterates`]), so that its evaluation needs a deadline.
     needs: Needs,
+    /// The comparison `when` must pass first, checked without CEL.
+    guard: Option<Guard>,
     /// The end of its decision's reason for a delivery it does not listen
     /// to, and the reason when `when` is false: the same for every delivery,
     /// so written once.
@@ -212,6 +214,15 @@ impl Rule {
     /// Whether one of its event patterns matches `event_type`.
     pub fn listens_to(&self, event_type: &str) -> bool {
         self.events.iter().any(|p| p.matches(event_type))
+    }
+
+    fn decision(&self, matched: bool, reason: Arc<str>, error: Option<String>) -> RuleDecision {
+        RuleDecision {
+            rule: Arc::clone(&self.reasons.name),
+            matched,
+            reason,
+            error,
+        }
     }
 
     /// Every expression of the rule: `when` and all templates.
@@ -422,19 +433,16 @@ impl RuleSet {
     /// listening rules read ([`RuleSet::needs`]).
     pub fn evaluate_reading(&self, vars: &Variables<'_>, needs: Needs) -> Evaluation {
         let event_type = event_type(vars);
-        let ctx = vars.context_reading(&needs);
+        // Built for the first rule its guard does not rule out: when every
+        // listening rule is ruled out, no CEL value is made at all.
+        let mut ctx = None;
         let mut eval = Evaluation::default();
         let not_listening = format!("event type {event_type}");
         for rule in &self.rules {
             if !rule.listens_to(event_type) {
-                eval.decisions.push(RuleDecision {
-                    rule: Arc::clone(&rule.reasons.name),
-                    matched: false,
-                    reason: [not_listening.as_str(), &rule.reasons.not_listening]
-                        .concat()
-                        .into(),
-                    error: None,
-                });
+                let reason = [not_listening.as_str(), &rule.reasons.not_listening].concat();
+                eval.decisions
+                    .push(rule.decision(false, reason.into(), None));
                 continue;
             }
             let span = tracing::debug_span!(
@@ -443,7 +451,17 @@ impl RuleSet {
                 rule.matched = tracing::field::Empty,
                 rule.error = tracing::field::Empty,
             );
-            let (decision, action) = span.in_scope(|| decide(rule, &ctx));
+            let ruled_out = rule
+                .guard
+                .as_ref()
+                .is_some_and(|g| g.rules_out(if g.var == "ado" { vars.ado } else { vars.event }));
+            let (decision, action) = if ruled_out {
+                let reason = Arc::clone(&rule.reasons.when_false);
+                (rule.decision(false, reason, None), None)
+            } else {
+                let ctx = ctx.get_or_insert_with(|| vars.context_reading(&needs));
+                span.in_scope(|| decide(rule, ctx))
+            };
             span.record("rule.matched", decision.matched);
             if let Some(e) = &decision.error {
                 span.record("rule.error", e.as_str());
@@ -629,6 +647,7 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
             .into(),
     };
     let needs = Needs::of(&exprs_of(when.as_ref(), &action));
+    let guard = when.as_ref().and_then(Expr::guard);
     Ok(Rule {
         name: spec.name,
         description: spec.description,
@@ -637,6 +656,7 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
         when,
         action,
         needs,
+        guard,
         reasons,
     })
 }
@@ -672,12 +692,7 @@ fn is_bound_by_macro(source: &str, var: &str) -> bool {
 
 /// One rule that listens to the event: its `when`, then its action.
 fn decide(rule: &Rule, ctx: &cel::Context) -> (RuleDecision, Option<PlannedAction>) {
-    let decision = |matched, reason: Arc<str>, error| RuleDecision {
-        rule: Arc::clone(&rule.reasons.name),
-        matched,
-        reason,
-        error,
-    };
+    let decision = |matched, reason, error| rule.decision(matched, reason, error);
     if let Some(when) = &rule.when {
         match when.eval(ctx) {
             Ok(cel::Value::Bool(true)) => {}

@@ -7,7 +7,7 @@
 
 use cel::{
     Context, IdedExpr, Program,
-    common::ast::{EntryExpr, Expr as Ast, IdedEntryExpr},
+    common::ast::{EntryExpr, Expr as Ast, IdedEntryExpr, LiteralValue, operators},
 };
 use serde_json::{Map, Value};
 
@@ -157,6 +157,51 @@ impl Expr {
         }
     }
 
+    /// The comparison this expression must pass first, when it has one
+    /// that can be checked against the JSON without CEL (see [`Guard`]).
+    pub fn guard(&self) -> Option<Guard> {
+        let mut e = self.ast();
+        // The leftmost operand of a chain of `&&`: evaluated first, and
+        // when false, the whole chain is false whatever the rest would be.
+        while let Ast::Call(c) = &e.expr
+            && c.func_name == operators::LOGICAL_AND
+            && c.target.is_none()
+            && c.args.len() == 2
+        {
+            e = &c.args[0];
+        }
+        let Ast::Call(c) = &e.expr else { return None };
+        if c.func_name != operators::EQUALS || c.target.is_some() || c.args.len() != 2 {
+            return None;
+        }
+        let (path, literal) = match (&c.args[0].expr, &c.args[1].expr) {
+            (_, Ast::Literal(LiteralValue::String(s))) => (&c.args[0], s.inner()),
+            (Ast::Literal(LiteralValue::String(s)), _) => (&c.args[1], s.inner()),
+            _ => return None,
+        };
+        let mut fields = Vec::new();
+        let mut at = path;
+        let var = loop {
+            match &at.expr {
+                Ast::Select(sel) if !sel.test => {
+                    fields.push(sel.field.clone());
+                    at = &sel.operand;
+                }
+                Ast::Ident(name) if name == "ado" || name == "event" => break name.clone(),
+                _ => return None,
+            }
+        };
+        if fields.is_empty() {
+            return None;
+        }
+        fields.reverse();
+        Some(Guard {
+            var,
+            fields,
+            literal: literal.to_owned(),
+        })
+    }
+
     /// Variables this expression reads at the top level.
     pub fn variables(&self) -> Vec<String> {
         self.program
@@ -165,6 +210,35 @@ impl Expr {
             .into_iter()
             .map(str::to_owned)
             .collect()
+    }
+}
+
+/// `ado.f.g == "text"` (or `event...`, either side) as the first operand
+/// of an expression's `&&` chain. CEL evaluates that operand first, and
+/// when it is false the whole expression is false, whatever the other
+/// operands would give. So when the JSON holds a string at that path and
+/// it is another string, the expression is false without running CEL: a
+/// delivery rules out most rules of a large rule set this way, by one
+/// lookup each. Anything else (the path missing, `null`, a number, the
+/// same string) leaves the decision to CEL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    /// `ado` or `event`.
+    pub var: String,
+    /// The fields selected, outermost first.
+    pub fields: Vec<String>,
+    /// The string it must equal.
+    pub literal: String,
+}
+
+impl Guard {
+    /// Whether `root` (the variable's JSON) makes the comparison false.
+    pub fn rules_out(&self, root: &Value) -> bool {
+        let found = self
+            .fields
+            .iter()
+            .try_fold(root, |v, field| v.as_object()?.get(field));
+        matches!(found, Some(Value::String(s)) if *s != self.literal)
     }
 }
 

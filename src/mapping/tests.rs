@@ -435,3 +435,158 @@ rules:
     assert_eq!(eval.actions.len(), 1, "{:?}", eval.decisions);
     assert_eq!(eval.actions[0].workflow_id, "w-fabrikam");
 }
+
+/// The guard of a `when`, as (variable, fields, text).
+fn guard_of(when: &str) -> Option<(String, Vec<String>, String)> {
+    Expr::compile(when)
+        .expect("compiles")
+        .guard()
+        .map(|g| (g.var, g.fields, g.literal))
+}
+
+#[test]
+fn a_guard_is_the_first_operand_comparing_a_field_path_with_text() {
+    let g = |var: &str, fields: &[&str], text: &str| {
+        Some((
+            var.to_owned(),
+            fields.iter().map(|f| (*f).to_owned()).collect(),
+            text.to_owned(),
+        ))
+    };
+    assert_eq!(
+        guard_of("ado.branch == 'main'"),
+        g("ado", &["branch"], "main")
+    );
+    assert_eq!(
+        guard_of("'main' == ado.branch"),
+        g("ado", &["branch"], "main")
+    );
+    assert_eq!(
+        guard_of("ado.repository.name == 'api' && ado.branch != 'x' && size(ado.commits) > 0"),
+        g("ado", &["repository", "name"], "api")
+    );
+    assert_eq!(
+        guard_of("(event.eventType == 'git.push' && true) && false"),
+        g("event", &["eventType"], "git.push")
+    );
+    // Not first, not `&&`, not `==`, not text, not a field of ado or event:
+    // CEL decides.
+    for when in [
+        "true && ado.branch == 'main'",
+        "ado.branch == 'main' || ado.branch == 'dev'",
+        "!(ado.branch == 'main')",
+        "ado.branch != 'main'",
+        "ado.build.id == 1",
+        "ado.branch == ado.ref",
+        "ado['branch'] == 'main'",
+        "headers.host == 'x'",
+        "source == 'fabrikam'",
+        "ado.commits.exists(c, c.id == 'x')",
+        "has(ado.branch) && ado.branch == 'main'",
+    ] {
+        assert_eq!(guard_of(when), None, "{when}");
+    }
+}
+
+#[test]
+fn a_guard_rules_out_only_another_string_at_its_path() {
+    let guard = Expr::compile("ado.repository.name == 'api'")
+        .expect("compiles")
+        .guard()
+        .expect("a guard");
+    let out = |v: Value| guard.rules_out(&v);
+    assert!(out(json!({"repository": {"name": "web"}})));
+    assert!(!out(json!({"repository": {"name": "api"}})));
+    // Anything but another string is left to CEL (which may fail on it).
+    assert!(!out(json!({"repository": {"name": null}})));
+    assert!(!out(json!({"repository": {"name": 7}})));
+    assert!(!out(json!({"repository": null})));
+    assert!(!out(json!({"repository": {}})));
+    assert!(!out(json!({})));
+    assert!(!out(json!("api")));
+}
+
+#[test]
+fn guards_change_no_decision() {
+    let mut text = String::from("version: 1\nrules:\n");
+    for i in 0..12 {
+        text.push_str(&format!(
+            "  - name: branch-{i}
+    events: ['git.*']
+    when: ado.branch == 'release/{i}' && !ado.commit.message.contains('[skip deploy]')
+    start: {{workflowType: W, taskQueue: q, workflowId: 'r-{i}-${{{{ ado.commit.id }}}}'}}
+  - name: repo-{i}
+    events: ['*']
+    when: \"'repo-{i}' == ado.repository.name\"
+    signal: {{workflowId: 'repo-{i}', signalName: s}}
+"
+        ));
+    }
+    text.push_str(
+        "  - name: main
+    events: ['git.*']
+    when: ado.branch == 'main' && !ado.commit.message.contains('[skip deploy]')
+    start: {workflowType: W, taskQueue: q, workflowId: 'd-${{ ado.commit.id }}'}
+  - name: definition
+    events: ['*']
+    when: ado.build.definition.name == 'CI' && event.resource.result == 'succeeded'
+    signal: {workflowId: 'b-${{ ado.build.id }}', signalName: s}
+  - name: first-fails-later
+    events: ['*']
+    when: event.eventType == 'git.push' && event.resource.nope.deeper == 1
+    signal: {workflowId: w, signalName: s}
+  - name: environment
+    events: ['*']
+    when: ado.environment.name == 'production' || ado.branch == 'main'
+    signal: {workflowId: w, signalName: s}
+",
+    );
+    let guarded = rule_set(&text);
+    let unguarded = {
+        let mut r = rule_set(&text);
+        for rule in &mut r.rules {
+            rule.guard = None;
+        }
+        r
+    };
+    assert_eq!(
+        guarded.rules().iter().filter(|r| r.guard.is_some()).count(),
+        27,
+        "every rule but `environment` has a guard"
+    );
+    let headers = Map::new();
+    let mut ruled_out = 0;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ado");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(names.len() > 15, "{names:?}");
+    for name in names {
+        let env = fixture(&name);
+        let ado = serde_json::to_value(normalize(&env)).expect("view serializes");
+        let vars = Variables {
+            event: &env.raw,
+            ado: &ado,
+            headers: &headers,
+            source: "fabrikam",
+            correlation_id: "corr-1",
+        };
+        ruled_out += guarded
+            .rules()
+            .iter()
+            .filter(|r| r.listens_to(&env.event_type))
+            .filter_map(|r| r.guard.as_ref())
+            .filter(|g| g.rules_out(if g.var == "ado" { &ado } else { &env.raw }))
+            .count();
+        let needs = guarded.needs(&env.event_type);
+        assert_eq!(
+            guarded.evaluate_reading(&vars, needs),
+            unguarded.evaluate_reading(&vars, needs),
+            "{name}"
+        );
+    }
+    assert!(ruled_out > 100, "guards ruled out {ruled_out} decisions");
+}
