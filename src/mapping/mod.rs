@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 pub use celval::{ADO_FIELDS, EVENT_FIELDS, Fields, Reads, VARIABLE_NAMES, Variables, to_cel};
 pub use spec::OnConflict;
 pub(crate) use template::children as expr_children;
-pub use template::{Expr, Guard, NullText, Template};
+pub use template::{Expr, Guard, GuardVar, NullText, Template};
 
 use spec::{RuleFileSpec, RuleSpec};
 
@@ -451,10 +451,7 @@ impl RuleSet {
                 rule.matched = tracing::field::Empty,
                 rule.error = tracing::field::Empty,
             );
-            let ruled_out = rule
-                .guard
-                .as_ref()
-                .is_some_and(|g| g.rules_out(if g.var == "ado" { vars.ado } else { vars.event }));
+            let ruled_out = rule.guard.as_ref().is_some_and(|g| g.rules_out_in(vars));
             let (decision, action) = if ruled_out {
                 let reason = Arc::clone(&rule.reasons.when_false);
                 (rule.decision(false, reason, None), None)

@@ -187,7 +187,8 @@ impl Expr {
                     fields.push(sel.field.clone());
                     at = &sel.operand;
                 }
-                Ast::Ident(name) if name == "ado" || name == "event" => break name.clone(),
+                Ast::Ident(name) if name == "ado" => break GuardVar::Ado,
+                Ast::Ident(name) if name == "event" => break GuardVar::Event,
                 _ => return None,
             }
         };
@@ -223,15 +224,32 @@ impl Expr {
 /// same string) leaves the decision to CEL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guard {
-    /// `ado` or `event`.
-    pub var: String,
+    /// The variable whose field it compares.
+    pub var: GuardVar,
     /// The fields selected, outermost first.
     pub fields: Vec<String>,
     /// The string it must equal.
     pub literal: String,
 }
 
+/// The variables a [`Guard`] may compare a field of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardVar {
+    /// The normalized view.
+    Ado,
+    /// The envelope as sent.
+    Event,
+}
+
 impl Guard {
+    /// Whether the delivery `vars` hold makes the comparison false.
+    pub fn rules_out_in(&self, vars: &super::Variables<'_>) -> bool {
+        self.rules_out(match self.var {
+            GuardVar::Ado => vars.ado,
+            GuardVar::Event => vars.event,
+        })
+    }
+
     /// Whether `root` (the variable's JSON) makes the comparison false.
     pub fn rules_out(&self, root: &Value) -> bool {
         let found = self

@@ -437,7 +437,7 @@ rules:
 }
 
 /// The guard of a `when`, as (variable, fields, text).
-fn guard_of(when: &str) -> Option<(String, Vec<String>, String)> {
+fn guard_of(when: &str) -> Option<(GuardVar, Vec<String>, String)> {
     Expr::compile(when)
         .expect("compiles")
         .guard()
@@ -446,28 +446,28 @@ fn guard_of(when: &str) -> Option<(String, Vec<String>, String)> {
 
 #[test]
 fn a_guard_is_the_first_operand_comparing_a_field_path_with_text() {
-    let g = |var: &str, fields: &[&str], text: &str| {
+    let g = |var: GuardVar, fields: &[&str], text: &str| {
         Some((
-            var.to_owned(),
+            var,
             fields.iter().map(|f| (*f).to_owned()).collect(),
             text.to_owned(),
         ))
     };
     assert_eq!(
         guard_of("ado.branch == 'main'"),
-        g("ado", &["branch"], "main")
+        g(GuardVar::Ado, &["branch"], "main")
     );
     assert_eq!(
         guard_of("'main' == ado.branch"),
-        g("ado", &["branch"], "main")
+        g(GuardVar::Ado, &["branch"], "main")
     );
     assert_eq!(
         guard_of("ado.repository.name == 'api' && ado.branch != 'x' && size(ado.commits) > 0"),
-        g("ado", &["repository", "name"], "api")
+        g(GuardVar::Ado, &["repository", "name"], "api")
     );
     assert_eq!(
         guard_of("(event.eventType == 'git.push' && true) && false"),
-        g("event", &["eventType"], "git.push")
+        g(GuardVar::Event, &["eventType"], "git.push")
     );
     // Not first, not `&&`, not `==`, not text, not a field of ado or event:
     // CEL decides.
@@ -579,7 +579,7 @@ fn guards_change_no_decision() {
             .iter()
             .filter(|r| r.listens_to(&env.event_type))
             .filter_map(|r| r.guard.as_ref())
-            .filter(|g| g.rules_out(if g.var == "ado" { &ado } else { &env.raw }))
+            .filter(|g| g.rules_out_in(&vars))
             .count();
         let needs = guarded.needs(&env.event_type);
         assert_eq!(
