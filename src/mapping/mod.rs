@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 pub use celval::{ADO_FIELDS, EVENT_FIELDS, Fields, Reads, VARIABLE_NAMES, Variables, to_cel};
 pub use spec::OnConflict;
 pub(crate) use template::children as expr_children;
-pub use template::{Expr, Guard, GuardVar, NullText, Template};
+pub use template::{Expr, Guard, GuardTest, GuardVar, NullText, Template};
 
 use spec::{RuleFileSpec, RuleSpec};
 

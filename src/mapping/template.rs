@@ -171,12 +171,26 @@ impl Expr {
             e = &c.args[0];
         }
         let Ast::Call(c) = &e.expr else { return None };
-        if c.func_name != operators::EQUALS || c.target.is_some() || c.args.len() != 2 {
-            return None;
-        }
-        let (path, literal) = match (&c.args[0].expr, &c.args[1].expr) {
-            (_, Ast::Literal(LiteralValue::String(s))) => (&c.args[0], s.inner()),
-            (Ast::Literal(LiteralValue::String(s)), _) => (&c.args[1], s.inner()),
+        let text = |e: &IdedExpr| match &e.expr {
+            Ast::Literal(LiteralValue::String(s)) => Some(s.inner().to_owned()),
+            _ => None,
+        };
+        let (path, test) = match (c.func_name.as_str(), c.target.as_deref(), &c.args[..]) {
+            (operators::EQUALS, None, [a, b]) => match (text(a), text(b)) {
+                (None, Some(t)) => (a, GuardTest::Equals(t)),
+                (Some(t), None) => (b, GuardTest::Equals(t)),
+                _ => return None,
+            },
+            ("startsWith", Some(target), [prefix]) => {
+                (target, GuardTest::StartsWith(text(prefix)?))
+            }
+            (operators::IN, None, [a, b]) => match &b.expr {
+                Ast::List(list) => (
+                    a,
+                    GuardTest::In(list.elements.iter().map(text).collect::<Option<_>>()?),
+                ),
+                _ => return None,
+            },
             _ => return None,
         };
         let mut fields = Vec::new();
@@ -196,11 +210,7 @@ impl Expr {
             return None;
         }
         fields.reverse();
-        Some(Guard {
-            var,
-            fields,
-            literal: literal.to_owned(),
-        })
+        Some(Guard { var, fields, test })
     }
 
     /// Variables this expression reads at the top level.
@@ -214,22 +224,35 @@ impl Expr {
     }
 }
 
-/// `ado.f.g == "text"` (or `event...`, either side) as the first operand
-/// of an expression's `&&` chain. CEL evaluates that operand first, and
-/// when it is false the whole expression is false, whatever the other
-/// operands would give. So when the JSON holds a string at that path and
-/// it is another string, the expression is false without running CEL: a
-/// delivery rules out most rules of a large rule set this way, by one
-/// lookup each. Anything else (the path missing, `null`, a number, the
-/// same string) leaves the decision to CEL.
+/// A test of a field path of `ado` or `event` against text
+/// (`ado.f.g == "text"`, either side; `ado.f.startsWith("text")`;
+/// `ado.f in ["a", "b"]`) as the first operand of an expression's `&&`
+/// chain. CEL evaluates that operand first, and when it is false the whole
+/// expression is false, whatever the other operands would give. So when
+/// the JSON holds a string at that path that fails the test, the
+/// expression is false without running CEL: a delivery rules out most
+/// rules of a large rule set this way, by one lookup each. Anything else
+/// (the path missing, `null`, a number, a string that passes) leaves the
+/// decision to CEL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guard {
-    /// The variable whose field it compares.
+    /// The variable whose field it tests.
     pub var: GuardVar,
     /// The fields selected, outermost first.
     pub fields: Vec<String>,
-    /// The string it must equal.
-    pub literal: String,
+    /// What the string there must pass.
+    pub test: GuardTest,
+}
+
+/// What a [`Guard`] asks of the string at its path, as CEL would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardTest {
+    /// `==` this text.
+    Equals(String),
+    /// `startsWith` this text.
+    StartsWith(String),
+    /// `in` this list of texts.
+    In(Vec<String>),
 }
 
 /// The variables a [`Guard`] may compare a field of.
@@ -256,7 +279,14 @@ impl Guard {
             .fields
             .iter()
             .try_fold(root, |v, field| v.as_object()?.get(field));
-        matches!(found, Some(Value::String(s)) if *s != self.literal)
+        let Some(Value::String(s)) = found else {
+            return false;
+        };
+        match &self.test {
+            GuardTest::Equals(text) => s != text,
+            GuardTest::StartsWith(prefix) => !s.starts_with(prefix.as_str()),
+            GuardTest::In(texts) => !texts.contains(s),
+        }
     }
 }
 

@@ -436,41 +436,54 @@ rules:
     assert_eq!(eval.actions[0].workflow_id, "w-fabrikam");
 }
 
-/// The guard of a `when`, as (variable, fields, text).
-fn guard_of(when: &str) -> Option<(GuardVar, Vec<String>, String)> {
+/// The guard of a `when`, as (variable, fields, test).
+fn guard_of(when: &str) -> Option<(GuardVar, Vec<String>, GuardTest)> {
     Expr::compile(when)
         .expect("compiles")
         .guard()
-        .map(|g| (g.var, g.fields, g.literal))
+        .map(|g| (g.var, g.fields, g.test))
 }
 
 #[test]
 fn a_guard_is_the_first_operand_comparing_a_field_path_with_text() {
-    let g = |var: GuardVar, fields: &[&str], text: &str| {
-        Some((
-            var,
-            fields.iter().map(|f| (*f).to_owned()).collect(),
-            text.to_owned(),
-        ))
+    let g = |var: GuardVar, fields: &[&str], test: GuardTest| {
+        Some((var, fields.iter().map(|f| (*f).to_owned()).collect(), test))
     };
+    let eq = |t: &str| GuardTest::Equals(t.to_owned());
     assert_eq!(
         guard_of("ado.branch == 'main'"),
-        g(GuardVar::Ado, &["branch"], "main")
+        g(GuardVar::Ado, &["branch"], eq("main"))
     );
     assert_eq!(
         guard_of("'main' == ado.branch"),
-        g(GuardVar::Ado, &["branch"], "main")
+        g(GuardVar::Ado, &["branch"], eq("main"))
     );
     assert_eq!(
         guard_of("ado.repository.name == 'api' && ado.branch != 'x' && size(ado.commits) > 0"),
-        g(GuardVar::Ado, &["repository", "name"], "api")
+        g(GuardVar::Ado, &["repository", "name"], eq("api"))
     );
     assert_eq!(
         guard_of("(event.eventType == 'git.push' && true) && false"),
-        g(GuardVar::Event, &["eventType"], "git.push")
+        g(GuardVar::Event, &["eventType"], eq("git.push"))
     );
-    // Not first, not `&&`, not `==`, not text, not a field of ado or event:
-    // CEL decides.
+    assert_eq!(
+        guard_of("ado.branch.startsWith('release/') && true"),
+        g(
+            GuardVar::Ado,
+            &["branch"],
+            GuardTest::StartsWith("release/".into())
+        )
+    );
+    assert_eq!(
+        guard_of("event.resource.status in ['completed', 'succeeded']"),
+        g(
+            GuardVar::Event,
+            &["resource", "status"],
+            GuardTest::In(vec!["completed".into(), "succeeded".into()])
+        )
+    );
+    // Not first, not `&&`, not one of those tests, not text, not a field
+    // of ado or event: CEL decides.
     for when in [
         "true && ado.branch == 'main'",
         "ado.branch == 'main' || ado.branch == 'dev'",
@@ -483,6 +496,13 @@ fn a_guard_is_the_first_operand_comparing_a_field_path_with_text() {
         "source == 'fabrikam'",
         "ado.commits.exists(c, c.id == 'x')",
         "has(ado.branch) && ado.branch == 'main'",
+        "ado.branch.startsWith(ado.ref)",
+        "'release/'.startsWith(ado.branch)",
+        "ado.branch.endsWith('main')",
+        "ado.branch in ['main', 1]",
+        "ado.branch in ado.tags",
+        "'main' in ado.tags",
+        "'a' == 'a'",
     ] {
         assert_eq!(guard_of(when), None, "{when}");
     }
@@ -504,6 +524,18 @@ fn a_guard_rules_out_only_another_string_at_its_path() {
     assert!(!out(json!({"repository": {}})));
     assert!(!out(json!({})));
     assert!(!out(json!("api")));
+    let out = |when: &str, v: &str| {
+        Expr::compile(when)
+            .expect("compiles")
+            .guard()
+            .expect("a guard")
+            .rules_out(&json!({ "branch": v }))
+    };
+    assert!(out("ado.branch.startsWith('release/')", "main"));
+    assert!(!out("ado.branch.startsWith('release/')", "release/2.1"));
+    assert!(out("ado.branch in ['main', 'develop']", "feature/x"));
+    assert!(!out("ado.branch in ['main', 'develop']", "develop"));
+    assert!(out("ado.branch in []", "main"));
 }
 
 #[test]
@@ -539,6 +571,18 @@ fn guards_change_no_decision() {
     events: ['*']
     when: ado.environment.name == 'production' || ado.branch == 'main'
     signal: {workflowId: w, signalName: s}
+  - name: release-prefix
+    events: ['*']
+    when: ado.branch.startsWith('release/') && size(ado.commits) > 0
+    signal: {workflowId: w, signalName: s}
+  - name: results
+    events: ['*']
+    when: event.resource.result in ['succeeded', 'partiallySucceeded'] && ado.build.id > 0
+    signal: {workflowId: w, signalName: s}
+  - name: stages
+    events: ['*']
+    when: ado.stage.name in ['Deploy'] && ado.nope == 1
+    signal: {workflowId: w, signalName: s}
 ",
     );
     let guarded = rule_set(&text);
@@ -551,7 +595,7 @@ fn guards_change_no_decision() {
     };
     assert_eq!(
         guarded.rules().iter().filter(|r| r.guard.is_some()).count(),
-        27,
+        30,
         "every rule but `environment` has a guard"
     );
     let headers = Map::new();
