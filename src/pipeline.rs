@@ -131,7 +131,7 @@ pub struct Answer {
 impl Report {
     /// Whether a rule failed to evaluate.
     pub fn rules_failed(&self) -> bool {
-        self.rules.iter().any(|d| d.error.is_some())
+        RuleDecision::any_failed(&self.rules)
     }
 }
 

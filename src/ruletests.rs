@@ -6,14 +6,14 @@
 
 use std::path::{Path, PathBuf};
 
-use cel::{IdedExpr, common::ast::Expr as Ast};
+use cel::IdedExpr;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::{
     ado::{self, AdoView, Envelope, KNOWN_EVENT_TYPES},
     correlation,
-    mapping::{EventPattern, PlannedAction, RuleSet, Variables},
+    mapping::{EventPattern, PlannedAction, RuleSet, Variables, select_path},
 };
 
 /// Paths like `commit.message` that exist in the `ado` view.
@@ -44,25 +44,11 @@ fn known_ado_paths() -> Value {
     serde_json::to_value(full).unwrap_or(Value::Null)
 }
 
-/// The field chain of a select expression rooted at `ado`, e.g.
-/// `["commit", "message"]` for `ado.commit.message`.
-fn ado_chain(e: &IdedExpr) -> Option<Vec<String>> {
-    match &e.expr {
-        Ast::Ident(name) if name == "ado" => Some(vec![]),
-        Ast::Select(sel) => {
-            let mut chain = ado_chain(&sel.operand)?;
-            chain.push(sel.field.clone());
-            Some(chain)
-        }
-        _ => None,
-    }
-}
-
 fn visit(e: &IdedExpr, out: &mut Vec<Vec<String>>) {
-    if let Some(chain) = ado_chain(e)
+    if let Some(("ado", chain)) = select_path(e)
         && !chain.is_empty()
     {
-        out.push(chain);
+        out.push(chain.into_iter().map(str::to_owned).collect());
         return;
     }
     for child in crate::mapping::expr_children(e) {

@@ -177,10 +177,24 @@ impl Fields {
 
     /// Whether field `name` of `table` is read.
     pub fn has(self, table: &[&str], name: &str) -> bool {
-        match Self::bit(table, name) {
-            Self::ALL => self == Self::ALL,
-            bit => self.0 & bit.0 != 0,
-        }
+        table
+            .iter()
+            .position(|f| *f == name)
+            .map_or(self == Self::ALL, |i| self.has_index(i))
+    }
+
+    /// The names of the fields of `table` read (of [`Fields::ALL`], all).
+    pub fn names<'t>(self, table: &[&'t str]) -> impl Iterator<Item = &'t str> {
+        table
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.has_index(*i))
+            .map(|(_, name)| *name)
+    }
+
+    /// Whether the field at place `i` of its table is read.
+    fn has_index(self, i: usize) -> bool {
+        self == Self::ALL || (i < 64 && self.0 & (1 << i) != 0)
     }
 
     /// `name`'s bit; every field for a name `table` lacks (or past what
@@ -230,12 +244,14 @@ pub const EVENT_FIELDS: &[&str] = &[
     "createdDate",
 ];
 
-/// `v` as CEL; of an object, only the `fields` of `table`.
+/// `v` as CEL; of an object, only the `fields` of `table` (looked up by
+/// name: a delivery's rules read a few of them).
 fn to_val_only<'v>(v: &'v Value, table: &[&str], fields: Fields) -> Box<dyn Val + 'v> {
     match v {
         Value::Object(obj) if fields != Fields::ALL => Box::new(CelMap::from(
-            obj.iter()
-                .filter(|(k, _)| fields.has(table, k))
+            fields
+                .names(table)
+                .filter_map(|name| obj.get_key_value(name))
                 .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val(v)))
                 .collect::<HashMap<_, _>>(),
         )),

@@ -6,7 +6,7 @@ mod spec;
 mod template;
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 pub use celval::{ADO_FIELDS, EVENT_FIELDS, Fields, Reads, VARIABLE_NAMES, Variables, to_cel};
 pub use spec::OnConflict;
-pub(crate) use template::children as expr_children;
 pub use template::{Expr, Guard, GuardTest, GuardVar, NullText, Template};
+pub(crate) use template::{children as expr_children, select_path};
 
 use spec::{RuleFileSpec, RuleSpec};
 
@@ -82,13 +82,16 @@ impl ActionKind {
 #[derive(Debug, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// [`RuleSet::needs`] of every event type the bridge knows, worked out
+    /// at load instead of for each delivery.
+    known: HashMap<&'static str, Needs>,
 }
 
 /// A compiled rule.
 #[derive(Debug)]
 pub struct Rule {
-    /// Unique name.
-    pub name: String,
+    /// Unique name (shared with each of its decisions).
+    pub name: Arc<str>,
     /// File it came from.
     pub file: PathBuf,
     /// Free text for humans.
@@ -112,8 +115,6 @@ pub struct Rule {
 
 #[derive(Debug, Default)]
 struct Reasons {
-    /// The rule's name, for its decisions.
-    name: Arc<str>,
     not_listening: String,
     when_false: Arc<str>,
 }
@@ -218,7 +219,7 @@ impl Rule {
 
     fn decision(&self, matched: bool, reason: Arc<str>, error: Option<String>) -> RuleDecision {
         RuleDecision {
-            rule: Arc::clone(&self.reasons.name),
+            rule: Arc::clone(&self.name),
             matched,
             reason,
             error,
@@ -340,6 +341,13 @@ pub struct RuleDecision {
     pub error: Option<String>,
 }
 
+impl RuleDecision {
+    /// Whether one of `decisions` failed to evaluate.
+    pub fn any_failed(decisions: &[Self]) -> bool {
+        decisions.iter().any(|d| d.error.is_some())
+    }
+}
+
 /// The result of evaluating every rule against one delivery.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Evaluation {
@@ -352,7 +360,7 @@ pub struct Evaluation {
 impl Evaluation {
     /// Whether any rule failed to evaluate.
     pub fn has_errors(&self) -> bool {
-        self.decisions.iter().any(|d| d.error.is_some())
+        RuleDecision::any_failed(&self.decisions)
     }
 }
 
@@ -372,7 +380,7 @@ impl RuleSet {
                     if !names.insert(rule.name.clone()) {
                         return Err(RuleError::Rule {
                             path: file.clone(),
-                            rule: rule.name.clone(),
+                            rule: rule.name.to_string(),
                             field: "name".into(),
                             message: "another rule already has this name".into(),
                         });
@@ -407,7 +415,15 @@ impl RuleSet {
 
     /// Builds a set from compiled rules (tests, benchmarks).
     pub fn from_rules(rules: Vec<Rule>) -> Self {
-        Self { rules }
+        let mut set = Self {
+            rules,
+            known: HashMap::new(),
+        };
+        set.known = crate::ado::KNOWN_EVENT_TYPES
+            .iter()
+            .map(|t| (*t, set.needs_of(t)))
+            .collect();
+        set
     }
 
     /// The rules, in order.
@@ -416,8 +432,16 @@ impl RuleSet {
     }
 
     /// What a delivery of `event_type` needs from the rules that listen to
-    /// it, in one pass over them.
+    /// it.
     pub fn needs(&self, event_type: &str) -> Needs {
+        self.known
+            .get(event_type)
+            .copied()
+            .unwrap_or_else(|| self.needs_of(event_type))
+    }
+
+    /// [`RuleSet::needs`], in one pass over the rules.
+    fn needs_of(&self, event_type: &str) -> Needs {
         self.rules
             .iter()
             .filter(|r| r.listens_to(event_type))
@@ -635,7 +659,6 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
     };
     let listed: Vec<_> = events.iter().map(EventPattern::as_written).collect();
     let reasons = Reasons {
-        name: spec.name.as_str().into(),
         not_listening: format!(" is not in events {listed:?}"),
         when_false: when
             .as_ref()
@@ -646,7 +669,7 @@ fn compile_rule(path: &Path, spec: RuleSpec) -> Result<Rule, RuleError> {
     let needs = Needs::of(&exprs_of(when.as_ref(), &action));
     let guard = when.as_ref().and_then(Expr::guard);
     Ok(Rule {
-        name: spec.name,
+        name: spec.name.into(),
         description: spec.description,
         file: path.to_owned(),
         events,
@@ -738,7 +761,7 @@ fn render(rule: &Rule, ctx: &cel::Context) -> Result<PlannedAction, String> {
         }
     };
     Ok(PlannedAction {
-        rule: rule.name.clone(),
+        rule: rule.name.to_string(),
         kind: a.kind,
         workflow_id: a
             .workflow_id

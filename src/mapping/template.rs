@@ -67,6 +67,22 @@ pub(crate) fn children(e: &IdedExpr) -> Vec<&IdedExpr> {
     }
 }
 
+/// The variable and the fields a chain of selections reads, outermost
+/// field first: `("ado", ["commit", "message"])` for `ado.commit.message`,
+/// `("ado", [])` for `ado` itself; `None` for anything but an identifier
+/// under selections.
+pub(crate) fn select_path(e: &IdedExpr) -> Option<(&str, Vec<&str>)> {
+    match &e.expr {
+        Ast::Ident(name) => Some((name, vec![])),
+        Ast::Select(sel) => {
+            let (var, mut fields) = select_path(&sel.operand)?;
+            fields.push(&sel.field);
+            Some((var, fields))
+        }
+        _ => None,
+    }
+}
+
 /// How deeply comprehensions nest inside each other's bodies.
 fn comprehension_depth(e: &IdedExpr) -> usize {
     let max = |items: Vec<&IdedExpr>| {
@@ -193,23 +209,20 @@ impl Expr {
             },
             _ => return None,
         };
-        let mut fields = Vec::new();
-        let mut at = path;
-        let var = loop {
-            match &at.expr {
-                Ast::Select(sel) if !sel.test => {
-                    fields.push(sel.field.clone());
-                    at = &sel.operand;
-                }
-                Ast::Ident(name) if name == "ado" => break GuardVar::Ado,
-                Ast::Ident(name) if name == "event" => break GuardVar::Event,
-                _ => return None,
-            }
+        // `has(ado.f)` is a selection too, one that tests presence.
+        if matches!(&path.expr, Ast::Select(sel) if sel.test) {
+            return None;
+        }
+        let (var, fields) = select_path(path)?;
+        let var = match var {
+            "ado" => GuardVar::Ado,
+            "event" => GuardVar::Event,
+            _ => return None,
         };
         if fields.is_empty() {
             return None;
         }
-        fields.reverse();
+        let fields = fields.into_iter().map(str::to_owned).collect();
         Some(Guard { var, fields, test })
     }
 

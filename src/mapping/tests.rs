@@ -32,16 +32,22 @@ fn shipped() -> RuleSet {
     RuleSet::load(&[dir]).expect("shipped mappings load")
 }
 
-fn evaluate(rules: &RuleSet, env: &Envelope) -> Evaluation {
+/// Calls `f` with the variables rules see for `env`, as the pipeline
+/// builds them (the `ado` view included).
+fn with_vars<R>(env: &Envelope, f: impl FnOnce(&Variables<'_>) -> R) -> R {
     let ado = serde_json::to_value(normalize(env)).expect("view serializes");
     let headers = Map::new();
-    rules.evaluate(&Variables {
+    f(&Variables {
         event: &env.raw,
         ado: &ado,
         headers: &headers,
         source: "fabrikam",
         correlation_id: "corr-1",
     })
+}
+
+fn evaluate(rules: &RuleSet, env: &Envelope) -> Evaluation {
+    with_vars(env, |vars| rules.evaluate(vars))
 }
 
 #[test]
@@ -343,7 +349,6 @@ rules:
     // field too: never too few.
     assert_eq!(rules.needs("git.pullrequest.merged").ado, Fields::ALL);
     // The decisions and actions are those of the whole variables.
-    let headers = Map::new();
     for name in [
         "git.push.json",
         "git.push.release-branch.json",
@@ -352,24 +357,18 @@ rules:
         "git.pullrequest.merged.json",
     ] {
         let env = fixture(name);
-        let ado = serde_json::to_value(normalize(&env)).expect("view serializes");
-        let vars = Variables {
-            event: &env.raw,
-            ado: &ado,
-            headers: &headers,
-            source: "fabrikam",
-            correlation_id: "corr-1",
-        };
         let needs = rules.needs(&env.event_type);
-        let partial = rules.evaluate_reading(&vars, needs);
-        let whole = rules.evaluate_reading(
-            &vars,
-            Needs {
+        let (partial, whole) = with_vars(&env, |vars| {
+            let whole = Needs {
                 ado: Fields::ALL,
                 event: Fields::ALL,
                 ..needs
-            },
-        );
+            };
+            (
+                rules.evaluate_reading(vars, needs),
+                rules.evaluate_reading(vars, whole),
+            )
+        });
         assert_eq!(partial, whole, "{name}");
         assert!(
             partial.decisions.iter().all(|d| d.error.is_none()),
@@ -598,7 +597,6 @@ fn guards_change_no_decision() {
         30,
         "every rule but `environment` has a guard"
     );
-    let headers = Map::new();
     let mut ruled_out = 0;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ado");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
@@ -610,27 +608,52 @@ fn guards_change_no_decision() {
     assert!(names.len() > 15, "{names:?}");
     for name in names {
         let env = fixture(&name);
-        let ado = serde_json::to_value(normalize(&env)).expect("view serializes");
-        let vars = Variables {
-            event: &env.raw,
-            ado: &ado,
-            headers: &headers,
-            source: "fabrikam",
-            correlation_id: "corr-1",
-        };
-        ruled_out += guarded
-            .rules()
-            .iter()
-            .filter(|r| r.listens_to(&env.event_type))
-            .filter_map(|r| r.guard.as_ref())
-            .filter(|g| g.rules_out_in(&vars))
-            .count();
         let needs = guarded.needs(&env.event_type);
-        assert_eq!(
-            guarded.evaluate_reading(&vars, needs),
-            unguarded.evaluate_reading(&vars, needs),
-            "{name}"
-        );
+        let (with, without) = with_vars(&env, |vars| {
+            ruled_out += guarded
+                .rules()
+                .iter()
+                .filter(|r| r.listens_to(&env.event_type))
+                .filter_map(|r| r.guard.as_ref())
+                .filter(|g| g.rules_out_in(vars))
+                .count();
+            (
+                guarded.evaluate_reading(vars, needs),
+                unguarded.evaluate_reading(vars, needs),
+            )
+        });
+        assert_eq!(with, without, "{name}");
     }
     assert!(ruled_out > 100, "guards ruled out {ruled_out} decisions");
+}
+
+#[test]
+fn what_a_known_event_type_needs_is_worked_out_at_load() {
+    let rules = rule_set(
+        "version: 1
+rules:
+  - name: any-git
+    events: ['git.*']
+    when: ado.branch == 'main'
+    signal: {workflowId: w, signalName: s}
+  - name: builds
+    events: [build.complete]
+    when: event.resource.result == 'succeeded'
+    signal: {workflowId: w, signalName: s}
+",
+    );
+    for t in crate::ado::KNOWN_EVENT_TYPES {
+        assert_eq!(rules.known.get(t), Some(&rules.needs_of(t)), "{t}");
+    }
+    assert_eq!(
+        rules.needs("git.push").ado,
+        Fields::of(ADO_FIELDS, ["branch"])
+    );
+    // A type the bridge does not know is worked out when it comes.
+    assert!(!rules.known.contains_key("git.tag.created"));
+    assert_eq!(
+        rules.needs("git.tag.created").ado,
+        Fields::of(ADO_FIELDS, ["branch"])
+    );
+    assert_eq!(rules.needs("workitem.updated"), Needs::default());
 }

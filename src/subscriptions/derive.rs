@@ -84,7 +84,7 @@ pub fn derive<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Derivation {
         filters.retain(|input, value| rules.iter().all(|(_, f)| f.get(input) == Some(value)));
         out.needed.push(Needed {
             event: info,
-            rules: rules.iter().map(|(r, _)| r.name.clone()).collect(),
+            rules: rules.iter().map(|(r, _)| r.name.to_string()).collect(),
             filters,
         });
     }

@@ -221,7 +221,7 @@ fn outside_grant(
             .iter()
             .filter(|r| !source.allow.permits_rule(&r.name))
             .filter(|r| r.events.iter().any(|p| p.matches(event)))
-            .map(|r| r.name.as_str())
+            .map(|r| &*r.name)
             .collect();
         if !outside.is_empty() {
             out.push(format!(
@@ -295,7 +295,7 @@ async fn make_plan(
     let listeners: Vec<_> = rules
         .rules()
         .iter()
-        .flat_map(|r| r.events.iter().map(|p| (p.clone(), r.name.clone())))
+        .flat_map(|r| r.events.iter().map(|p| (p.clone(), r.name.to_string())))
         .collect();
     let mut plan = plan::diff(
         desired,
