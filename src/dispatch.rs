@@ -458,7 +458,7 @@ pub(crate) mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
-    use crate::store::tests::admit_nth;
+    use crate::store::{Admission, tests::admit_nth};
 
     /// A Temporal that is reachable or not, and sends nothing.
     pub(crate) struct Reachable(pub AtomicBool);
@@ -545,6 +545,78 @@ pub(crate) mod tests {
             d.fast_path().is_none(),
             "behind until a probe says otherwise"
         );
+    }
+
+    /// A Temporal that takes its time to start each workflow.
+    struct Slow(std::sync::atomic::AtomicUsize);
+
+    impl Gateway for Slow {
+        fn execute<'a>(
+            &'a self,
+            _: &'a PlannedAction,
+            _: &'a CallContext,
+            _: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, Result<ActionResult, TemporalError>> {
+            self.0.fetch_add(1, Ordering::AcqRel);
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(ActionResult {
+                    status: crate::temporal::ActionStatus::Started,
+                    run_id: Some("run-1".into()),
+                })
+            })
+        }
+
+        fn is_ready(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn an_attempt_whose_caller_stops_waiting_ends_on_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let temporal = Arc::new(Slow(0.into()));
+        let d = Dispatcher::new(
+            Store::open(dir.path()).expect("store"),
+            Arc::clone(&temporal) as Arc<dyn Gateway>,
+            SpoolConfig::default(),
+            Arc::new(crate::metrics::Metrics::default()),
+        );
+        let Admission::Admitted { seqs, .. } = admit_nth(&d.store, 0).await.expect("admit") else {
+            panic!("admitted");
+        };
+        let action: PlannedAction = serde_json::from_value(serde_json::json!({
+            "rule": "r", "kind": "start", "workflowId": "w0", "workflowType": "W",
+            "taskQueue": "q", "signalName": null, "input": null, "startInput": null,
+            "memo": {}, "searchAttributes": {}, "onConflict": "use-existing"
+        }))
+        .expect("action");
+        let call = CallContext {
+            correlation_id: "c".into(),
+            event_id: "e0".into(),
+            event_type: "git.push".into(),
+            source: "s".into(),
+            received_ms: 0,
+            trace: None,
+        };
+        let claim = d.claim(seqs[0]).expect("claim");
+        let waited = tokio::time::timeout(
+            Duration::from_millis(20),
+            d.attempt(seqs[0], 0, &action, &call, "k"),
+        )
+        .await;
+        assert!(waited.is_err(), "the caller stopped waiting");
+        drop(claim);
+        assert_eq!(d.store.pending(), 1);
+        assert!(d.claimed().contains(&seqs[0]), "held while the call runs");
+        let began = std::time::Instant::now();
+        while d.store.pending() > 0 && began.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(d.store.pending(), 0, "the attempt recorded its start");
+        assert!(d.claimed().is_empty(), "and let go of the action");
+        assert_eq!(temporal.0.load(Ordering::Acquire), 1, "one call");
+        assert!(d.store.due(i64::MAX, 10).await.expect("due").is_empty());
     }
 
     #[tokio::test]
