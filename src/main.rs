@@ -12,8 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Exit status for an invalid configuration (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     // Usage errors exit 64 like a bad config (clap's own 2 would read as
     // `subscriptions plan --detailed-exitcode`'s "changes").
     let args = match cli::Cli::try_parse() {
@@ -23,36 +22,47 @@ async fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_CONFIG } else { 0 });
         }
     };
-    match args.command {
-        cli::Command::Serve { config } => {
-            let config = match Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    // `serve` reads its config first: it says how many threads to start.
+    let command = match args.command {
+        cli::Command::Serve { config } => match Config::load(&config) {
+            Ok(config) => {
+                if let Some(n) = config.worker_threads {
+                    runtime.worker_threads(n);
                 }
-            };
-            let telemetry = telemetry::init(config.log_format, &config.log_level);
-            let shutdown = CancellationToken::new();
-            ado_temporal_bridge::startup::cancel_on_signals(shutdown.clone());
-            let app = match Application::build(config, shutdown.clone()).await {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "cannot start");
-                    eprintln!("error: {e:#}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
-            };
-            let result = app.run(shutdown).await;
-            telemetry.shutdown();
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
+                Run::Serve(Box::new(config))
             }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        other => Run::Tool(other),
+    };
+    match runtime.build() {
+        Ok(runtime) => runtime.block_on(run(command)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// What `main` runs once the runtime is up.
+enum Run {
+    Serve(Box<Config>),
+    Tool(cli::Command),
+}
+
+async fn run(command: Run) -> ExitCode {
+    let command = match command {
+        Run::Serve(config) => return serve(*config).await,
+        Run::Tool(command) => command,
+    };
+    match command {
+        // `main` loaded its config and made it a `Run::Serve`.
+        cli::Command::Serve { .. } => ExitCode::FAILURE,
         cli::Command::Check { config, run_tests } => {
             match ado_temporal_bridge::tools::check(&config, run_tests) {
                 Ok((out, failed)) => {
@@ -95,6 +105,29 @@ async fn main() -> ExitCode {
                     ExitCode::from(e.exit_code())
                 }
             }
+        }
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let telemetry = telemetry::init(config.log_format, &config.log_level);
+    let shutdown = CancellationToken::new();
+    ado_temporal_bridge::startup::cancel_on_signals(shutdown.clone());
+    let app = match Application::build(config, shutdown.clone()).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "cannot start");
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let result = app.run(shutdown).await;
+    telemetry.shutdown();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -89,6 +89,10 @@ pub struct ConfigFile {
     /// Request limits and timeouts.
     #[serde(default)]
     pub limits: LimitsFile,
+    /// Threads that serve requests and call Temporal (default: one per CPU
+    /// the process may use).
+    #[serde(default)]
+    pub worker_threads: Option<Env<usize>>,
     /// Named webhook sources, each with its own credentials.
     pub sources: Vec<SourceFile>,
 }
@@ -348,9 +352,15 @@ pub struct Config {
     pub log_level: String,
     /// Request limits.
     pub limits: Limits,
+    /// Threads of the async runtime; `None`: one per CPU the process may
+    /// use (its CPU quota included).
+    pub worker_threads: Option<usize>,
     /// Webhook sources.
     pub sources: Vec<Source>,
 }
+
+/// Most `workerThreads` the bridge takes.
+pub const MAX_WORKER_THREADS: usize = 256;
 
 /// Temporal connection settings after environment overrides.
 #[derive(Clone, Debug)]
@@ -530,6 +540,13 @@ impl Config {
                 .rule_timeout
                 .map_or(defaults.rule_timeout, |Env(d)| d.0),
         };
+        let worker_threads = file.worker_threads.map(|Env(n)| n);
+        if worker_threads.is_some_and(|n| n == 0 || n > MAX_WORKER_THREADS) {
+            return Err(invalid(
+                "workerThreads",
+                format!("must be from 1 to {MAX_WORKER_THREADS}"),
+            ));
+        }
         if limits.max_body_bytes < 1024 {
             return Err(invalid(
                 "limits.maxBodyBytes",
@@ -657,6 +674,7 @@ impl Config {
             log_format,
             log_level,
             limits,
+            worker_threads,
             sources,
         })
     }

@@ -167,3 +167,22 @@ fn password_file_is_read_and_trimmed() {
         "Debug must not leak secrets"
     );
 }
+
+#[test]
+fn worker_threads_are_one_per_cpu_unless_set_within_bounds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(dir.path(), "bridge.yaml", ISSUE_EXAMPLE);
+    let c = Config::load_with_env(&p, no_env).expect("valid");
+    assert_eq!(c.worker_threads, None);
+    let set = |value: &str| {
+        let text = format!("workerThreads: {value}\n{ISSUE_EXAMPLE}");
+        let p = write(dir.path(), "bridge.yaml", &text);
+        Config::load_with_env(&p, no_env)
+    };
+    assert_eq!(set("1").expect("valid").worker_threads, Some(1));
+    assert_eq!(set("256").expect("valid").worker_threads, Some(256));
+    for wrong in ["0", "257", "-1", "two"] {
+        let err = set(wrong).expect_err(wrong).to_string();
+        assert!(err.contains("workerThreads"), "{wrong}: {err}");
+    }
+}

@@ -32,6 +32,62 @@ fn a_bad_config_exits_64_naming_file_and_field() {
     );
 }
 
+/// The runtime threads of a bridge started with `extra` in its config,
+/// once it answers `/healthz` (Temporal is not needed for that).
+fn runtime_threads_with(extra: &str) -> usize {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("bridge.yaml"),
+        format!(
+            "listen: 127.0.0.1:{port}\ntemporal: {{address: 127.0.0.1:1}}\nmappings: [{}]\ndataDir: ./data\n{extra}sources:\n  - name: fabrikam\n    auth: {{basic: {{username: u, password: long-enough}}}}\n",
+            shipped_mappings().display()
+        ),
+    )
+    .expect("write");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", "bridge.yaml"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let start = Instant::now();
+    let mut alive = false;
+    while !alive && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut resp = String::new();
+            let _ = s.read_to_string(&mut resp);
+            alive = resp.starts_with("HTTP/1.1 200");
+        }
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("threads");
+    let workers = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "tokio-rt-worker")
+        .count();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "the bridge answered /healthz");
+    workers
+}
+
+#[test]
+fn worker_threads_sets_how_many_threads_serve() {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(runtime_threads_with(""), cpus, "one per CPU by default");
+    // A count the default cannot give.
+    let asked = cpus + 1;
+    assert_eq!(
+        runtime_threads_with(&format!("workerThreads: {asked}\n")),
+        asked
+    );
+    assert_eq!(runtime_threads_with("workerThreads: 1\n"), 1);
+}
+
 #[test]
 fn check_validates_the_shipped_mappings_and_reports_rule_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
