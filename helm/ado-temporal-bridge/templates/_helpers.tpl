@@ -233,6 +233,7 @@ app.kubernetes.io/part-of: ado-temporal-bridge
 {{- if not (kindIs "invalid" $b.maxConcurrentRequests) }}{{ $_ := set $limits "maxConcurrentRequests" (int64 $b.maxConcurrentRequests) }}{{ end -}}
 {{- if $b.ruleTimeout }}{{ $_ := set $limits "ruleTimeout" $b.ruleTimeout }}{{ end -}}
 {{- if $limits }}{{ $_ := set $cfg "limits" $limits }}{{ end -}}
+{{- if not (kindIs "invalid" $b.workerThreads) }}{{ $_ := set $cfg "workerThreads" (int64 $b.workerThreads) }}{{ end -}}
 {{- $cfg = mergeOverwrite $cfg (deepCopy $b.extraConfig) -}}
 {{- toYaml $cfg }}
 {{- end }}
