@@ -92,10 +92,32 @@ async fn main() {
         rate,
         fast_path_wait: "300ms",
         temporal_away: false,
+        worker_threads: None,
+    };
+    let one_thread = |s: Spec| Spec {
+        worker_threads: Some(1),
+        ..s
     };
     let plan = [
         spec("durable", "durable", true, true, n, None),
+        // Right after the client's second run, like the first after its first.
+        one_thread(spec(
+            "durable, 1 worker thread",
+            "durable",
+            true,
+            true,
+            n,
+            None,
+        )),
         spec("direct", "direct", true, true, n, None),
+        one_thread(spec(
+            "direct, 1 worker thread",
+            "direct",
+            true,
+            true,
+            n,
+            None,
+        )),
         spec("durable, one fsync each", "durable", false, true, n, None),
         spec(
             "ingest only (durable)",
@@ -121,6 +143,14 @@ async fn main() {
             ingest_n,
             None,
         ),
+        one_thread(spec(
+            "ingest only (durable), 1 worker thread",
+            "durable",
+            true,
+            false,
+            ingest_n,
+            None,
+        )),
         spec(
             "durable at a fixed rate",
             "durable",
@@ -133,6 +163,18 @@ async fn main() {
             fast_path_wait: "0s",
             ..spec(
                 "durable at a fixed rate, fastPathWait 0",
+                "durable",
+                true,
+                true,
+                rate_n,
+                Some(rate),
+            )
+        },
+        Spec {
+            fast_path_wait: "0s",
+            worker_threads: Some(1),
+            ..spec(
+                "durable at a fixed rate, fastPathWait 0, 1 worker thread",
                 "durable",
                 true,
                 true,
@@ -255,6 +297,11 @@ async fn main() {
         .started_per_second
         .unwrap_or(phases[0].0.load.per_second);
     let durable_ratio = durable_per_second / client_per_second;
+    let one_thread_per_second = phases[1]
+        .0
+        .started_per_second
+        .unwrap_or(phases[1].0.load.per_second);
+    let one_thread_ratio = one_thread_per_second / client_per_second;
     let steps = backlog_result["steps"]
         .as_array()
         .cloned()
@@ -276,6 +323,10 @@ async fn main() {
                     .collect::<Vec<_>>()
                     .join(" / ")
             ),
+        ),
+        (
+            "durable with 1 worker thread / direct client, the same way".into(),
+            format!("{one_thread_ratio:.2}x ({one_thread_per_second:.0})"),
         ),
         (
             "startup to ready, durable (median / max of 5)".into(),
@@ -344,6 +395,7 @@ async fn main() {
         "directClient": clients.iter().map(|(p, t)| { let mut j = p.json(); j["temporalCpuSeconds"] = json!(t); j }).collect::<Vec<_>>(),
         "bridge": phases.iter().map(|(p, t)| { let mut j = p.json(); j["temporalCpuSeconds"] = json!(t); j }).collect::<Vec<_>>(),
         "durableOverClient": durable_ratio,
+        "durableOneThreadOverClient": one_thread_ratio,
         "startup": [startup_durable, startup_direct],
         "backlog": backlog_result,
         "drain": drain_result,

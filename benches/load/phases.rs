@@ -108,6 +108,8 @@ pub struct Spec {
     /// answer), so the run measures durable ingest without Temporal
     /// taking CPU away.
     pub temporal_away: bool,
+    /// `workerThreads`, or the bridge's default (one per CPU).
+    pub worker_threads: Option<usize>,
 }
 
 /// Runs deliveries through a fresh bridge and, for matching ones, checks
@@ -122,6 +124,7 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
         rate,
         fast_path_wait,
         temporal_away,
+        worker_threads,
     } = *spec;
     let workflow_type = format!("Bench{}", name.replace([' ', ',', '/', '(', ')'], ""));
     let rules = run.rules(&workflow_type);
@@ -134,6 +137,7 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
         delivery,
         group_commit,
         fast_path_wait,
+        worker_threads,
         ..BridgeSetup::durable(&address, &rules)
     };
     let load_before = procs::loadavg();

@@ -154,6 +154,8 @@ pub struct BridgeSetup<'a> {
     pub rules: &'a Path,
     /// `spool.fastPathWait`.
     pub fast_path_wait: &'a str,
+    /// `workerThreads`, or the bridge's default (one per CPU).
+    pub worker_threads: Option<usize>,
 }
 
 /// A Temporal address nobody listens on (a free port).
@@ -172,6 +174,7 @@ impl<'a> BridgeSetup<'a> {
             group_commit: true,
             rules,
             fast_path_wait: "300ms",
+            worker_threads: None,
         }
     }
 }
@@ -206,6 +209,7 @@ impl Bridge {
              delivery: {delivery}\n\
              spool: {{groupCommit: {gc}, fastPathWait: {fpw}}}\n\
              log: {{format: json, level: info}}\n\
+             {threads}\
              sources:\n  - name: bench\n    auth:\n      basic: {{username: {USER}, password: {PASSWORD}}}\n",
             temporal = setup.temporal,
             ns = setup.namespace,
@@ -215,6 +219,9 @@ impl Bridge {
             gc = setup.group_commit,
             fpw = setup.fast_path_wait,
             compression = compression(),
+            threads = setup
+                .worker_threads
+                .map_or(String::new(), |n| format!("workerThreads: {n}\n")),
         );
         std::fs::write(&config, text).expect("write config");
         let started = Instant::now();
