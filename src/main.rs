@@ -22,15 +22,15 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_CONFIG } else { 0 });
         }
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
+    // One thread per CPU the process may use, unless `serve`'s config says
+    // otherwise (tokio's own default would also read TOKIO_WORKER_THREADS,
+    // and panic on a value it cannot parse).
+    let mut threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     // `serve` reads its config first: it says how many threads to start.
     let command = match args.command {
         cli::Command::Serve { config } => match Config::load(&config) {
             Ok(config) => {
-                if let Some(n) = config.worker_threads {
-                    runtime.worker_threads(n);
-                }
+                threads = config.worker_threads.unwrap_or(threads);
                 Run::Serve(Box::new(config))
             }
             Err(e) => {
@@ -40,7 +40,11 @@ fn main() -> ExitCode {
         },
         other => Run::Tool(other),
     };
-    match runtime.build() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build();
+    match runtime {
         Ok(runtime) => runtime.block_on(run(command)),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -62,7 +66,10 @@ async fn run(command: Run) -> ExitCode {
     };
     match command {
         // `main` loaded its config and made it a `Run::Serve`.
-        cli::Command::Serve { .. } => ExitCode::FAILURE,
+        cli::Command::Serve { .. } => {
+            eprintln!("error: serve was not started with its config");
+            ExitCode::FAILURE
+        }
         cli::Command::Check { config, run_tests } => {
             match ado_temporal_bridge::tools::check(&config, run_tests) {
                 Ok((out, failed)) => {
