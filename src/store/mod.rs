@@ -6,6 +6,7 @@
 //! redelivery detection and the delivery log) and `actions` is the spool:
 //! each Temporal action of a delivery, pending until Temporal accepted it.
 
+mod checkpoint;
 mod schema;
 mod writer;
 
@@ -503,13 +504,25 @@ impl Store {
             [],
             |r| r.get(0),
         )?;
+        // WAL checkpoints go to a thread of their own, so that commits do
+        // not wait for them; without it SQLite's default stays.
+        let checkpointer = match checkpoint::Checkpointer::start(&data_dir.join(DB_FILE)) {
+            Ok(c) => {
+                conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_PAGES)?;
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoints stay on the writer");
+                None
+            }
+        };
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let max_batch = if options.group_commit { 512 } else { 1 };
         let pending = Arc::new(AtomicI64::new(pending));
         let counter = Arc::clone(&pending);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(conn, rx, max_batch, counter))
+            .spawn(move || writer::run(conn, rx, max_batch, counter, checkpointer.as_ref()))
             .map_err(|source| StoreError::Io {
                 path: data_dir.to_owned(),
                 source,

@@ -638,3 +638,39 @@ async fn log_only_rows_stay_out_of_the_redelivery_indexes_which_lookups_use() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn commits_reach_the_database_file_by_a_checkpoint_of_their_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let db = dir.path().join(DB_FILE);
+    let before = std::fs::metadata(&db).expect("db").len();
+    for i in 0..40 {
+        seqs(admit_nth(&s, i).await.expect("admit"));
+    }
+    // A few hundred pages: far below the point where SQLite, or the
+    // writer, would checkpoint by itself.
+    let wal_pages = std::fs::metadata(dir.path().join(format!("{DB_FILE}-wal")))
+        .expect("wal")
+        .len()
+        / 4096;
+    assert!(
+        wal_pages < u64::from(checkpoint::WRITER_PAGES) / 10,
+        "{wal_pages} pages"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut after = before;
+    while after <= before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(checkpoint::INTERVAL).await;
+        after = std::fs::metadata(&db).expect("db").len();
+    }
+    assert!(
+        after > before,
+        "the database file stayed at {before} bytes: nothing was checkpointed"
+    );
+    // Everything written is there, read from the file and the WAL alike.
+    let n: i64 = raw(dir.path())
+        .query_row("SELECT COUNT(*) FROM actions", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 40);
+}

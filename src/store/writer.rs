@@ -18,7 +18,7 @@ use std::sync::{
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::StoreError;
+use super::{StoreError, checkpoint::Checkpointer};
 
 /// The pending-action count as a job sees it, and the change it makes.
 /// Changes are applied to the shared count by the writer, after the commit,
@@ -125,6 +125,7 @@ pub(super) fn run(
     rx: Receiver<Box<dyn Job>>,
     max_batch: usize,
     pending: Arc<AtomicI64>,
+    checkpointer: Option<&Checkpointer>,
 ) {
     // The store opens its connection with `synchronous=FULL`.
     let mut synced = true;
@@ -167,6 +168,7 @@ pub(super) fn run(
             }
             continue;
         }
+        let changes_before = conn.total_changes();
         let mut batch_delta = 0;
         let mut rolled_back = false;
         for job in &mut batch {
@@ -192,6 +194,12 @@ pub(super) fn run(
         match &committed {
             Ok(()) => {
                 pending.fetch_add(batch_delta, Ordering::AcqRel);
+                // Reads commit too, and leave nothing to checkpoint.
+                if let Some(c) = checkpointer
+                    && conn.total_changes() != changes_before
+                {
+                    c.committed();
+                }
             }
             Err(_) => {
                 let _ = conn.execute_batch("ROLLBACK");
