@@ -81,6 +81,18 @@ async fn main() {
     // already holds the workflows of earlier runs is slower, which would
     // favour whatever runs first.
     let fresh = || TemporalServer::start(&cli, procs::free_port(), &["bench"]);
+    // A phase with `split_cpus` gets Temporal on the second CPU, the bridge
+    // and the generator on the first; on a machine with one it is left out.
+    let cpus = procs::two_cpus();
+    let temporal_for = |s: &Spec| match (&cpus, s.split_cpus) {
+        (Some((_, temporal)), true) => TemporalServer::start_on(
+            &cli,
+            procs::free_port(),
+            &["bench"],
+            Some(temporal.as_str()),
+        ),
+        _ => fresh(),
+    };
     let temporal = fresh();
     let mut phases = Vec::new();
     let spec = |name, delivery, group_commit, matching, n, rate| Spec {
@@ -93,6 +105,7 @@ async fn main() {
         fast_path_wait: "300ms",
         temporal_away: false,
         worker_threads: None,
+        split_cpus: false,
     };
     let one_thread = |s: Spec| Spec {
         worker_threads: Some(1),
@@ -182,6 +195,18 @@ async fn main() {
                 Some(rate),
             )
         },
+        Spec {
+            fast_path_wait: "0s",
+            split_cpus: true,
+            ..spec(
+                "durable at a fixed rate, fastPathWait 0, Temporal on a CPU of its own",
+                "durable",
+                true,
+                true,
+                rate_n,
+                Some(rate),
+            )
+        },
         spec(
             "ingest only (durable) at a fixed rate",
             "durable",
@@ -217,7 +242,7 @@ async fn main() {
     if !only.is_empty() {
         // Iterating on one phase (with BENCH_PERF, under perf): no files.
         for s in plan.iter().filter(|s| only.split('|').any(|o| o == s.name)) {
-            let temporal = fresh();
+            let temporal = temporal_for(s);
             bridge_phase(&mut run, &temporal, s).await;
         }
         return;
@@ -233,7 +258,11 @@ async fn main() {
     // speed drifts (shared, noisy) does not favour either side.
     let mut clients = vec![client_run(&mut run, fresh(), n, c).await];
     for (i, s) in plan.iter().enumerate() {
-        let temporal = fresh();
+        if s.split_cpus && cpus.is_none() {
+            eprintln!("{}: left out, this machine has one CPU", s.name);
+            continue;
+        }
+        let temporal = temporal_for(s);
         let temporal_pid = temporal.pid().to_string();
         let tcpu = procs::cpu_seconds(&temporal_pid);
         let mut p = bridge_phase(&mut run, &temporal, s).await;

@@ -110,6 +110,9 @@ pub struct Spec {
     pub temporal_away: bool,
     /// `workerThreads`, or the bridge's default (one per CPU).
     pub worker_threads: Option<usize>,
+    /// Temporal on one CPU, the bridge and the generator on another: as
+    /// when Temporal runs on machines of its own.
+    pub split_cpus: bool,
 }
 
 /// Runs deliveries through a fresh bridge and, for matching ones, checks
@@ -125,7 +128,13 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
         fast_path_wait,
         temporal_away,
         worker_threads,
+        split_cpus,
     } = *spec;
+    let cpus = procs::two_cpus();
+    let bridge_cpus = cpus
+        .as_ref()
+        .filter(|_| split_cpus)
+        .map(|(b, _)| b.as_str());
     let workflow_type = format!("Bench{}", name.replace([' ', ',', '/', '(', ')'], ""));
     let rules = run.rules(&workflow_type);
     let address = if temporal_away {
@@ -138,8 +147,10 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
         group_commit,
         fast_path_wait,
         worker_threads,
+        cpus: bridge_cpus,
         ..BridgeSetup::durable(&address, &rules)
     };
+    let _confined = bridge_cpus.map(procs::Confined::to);
     let load_before = procs::loadavg();
     let bridge = Bridge::start(&setup, &run.http).await;
     let target = run.target(&bridge, matching, n);

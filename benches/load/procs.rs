@@ -85,9 +85,14 @@ impl TemporalServer {
     /// the ports it picks for itself taken in between) is started again on
     /// other ports, up to three times.
     pub fn start(cli: &str, port: u16, namespaces: &[&str]) -> Self {
+        Self::start_on(cli, port, namespaces, None)
+    }
+
+    /// [`TemporalServer::start`] on the CPUs `cpus` (a `taskset` list) only.
+    pub fn start_on(cli: &str, port: u16, namespaces: &[&str], cpus: Option<&str>) -> Self {
         let mut port = port;
         for attempt in 1..=3 {
-            let mut server = Self::start_once(cli, port, namespaces);
+            let mut server = Self::start_once(cli, port, namespaces, cpus);
             if server.child.try_wait().ok().flatten().is_none()
                 && std::net::TcpStream::connect(&server.address).is_ok()
             {
@@ -102,8 +107,8 @@ impl TemporalServer {
         panic!("no Temporal dev server stayed up in three attempts");
     }
 
-    fn start_once(cli: &str, port: u16, namespaces: &[&str]) -> Self {
-        let mut cmd = Command::new(cli);
+    fn start_once(cli: &str, port: u16, namespaces: &[&str], cpus: Option<&str>) -> Self {
+        let mut cmd = on_cpus(cli, cpus);
         cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
             .args(["--port", &port.to_string()])
             .args(["--http-port", &free_port().to_string()])
@@ -156,6 +161,77 @@ pub struct BridgeSetup<'a> {
     pub fast_path_wait: &'a str,
     /// `workerThreads`, or the bridge's default (one per CPU).
     pub worker_threads: Option<usize>,
+    /// The CPUs the bridge may use (a `taskset` list), or all.
+    pub cpus: Option<&'a str>,
+}
+
+/// `program`, confined to the CPUs `cpus` (a `taskset` list) when given;
+/// its children inherit them. `taskset` execs it: the pid is the program's.
+fn on_cpus(program: impl AsRef<std::ffi::OsStr>, cpus: Option<&str>) -> Command {
+    match cpus {
+        Some(list) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["--cpu-list", list]).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// The CPUs this process may use, as `/proc/self/status` lists them
+/// (`0-1`, `0,2-5` ...).
+fn allowed_cpus() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|v| v.trim().to_owned())
+        })
+        .expect("Cpus_allowed_list in /proc/self/status")
+}
+
+/// Two CPUs this process may use, one for Temporal and one for the rest,
+/// or `None` on a machine with one.
+pub fn two_cpus() -> Option<(String, String)> {
+    let allowed = allowed_cpus();
+    let mut cpus = allowed.split(',').flat_map(|part| {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (u32, u32) = (a.parse().unwrap_or(0), b.parse().unwrap_or(0));
+        a..=b
+    });
+    let first = cpus.next()?;
+    let second = cpus.next()?;
+    Some((first.to_string(), second.to_string()))
+}
+
+fn set_affinity(cpus: &str) {
+    let status = Command::new("taskset")
+        .args(["--all-tasks", "--pid", "--cpu-list", cpus])
+        .arg(std::process::id().to_string())
+        .stdout(Stdio::null())
+        .status()
+        .expect("taskset (util-linux)");
+    assert!(status.success(), "taskset failed: {status}");
+}
+
+/// Every thread of this process (the load generator) confined to some
+/// CPUs, until dropped.
+pub struct Confined(String);
+
+impl Confined {
+    /// Confines this process to `cpus` (a `taskset` list).
+    pub fn to(cpus: &str) -> Self {
+        let before = allowed_cpus();
+        set_affinity(cpus);
+        Self(before)
+    }
+}
+
+impl Drop for Confined {
+    fn drop(&mut self) {
+        set_affinity(&self.0);
+    }
 }
 
 /// A Temporal address nobody listens on (a free port).
@@ -175,6 +251,7 @@ impl<'a> BridgeSetup<'a> {
             rules,
             fast_path_wait: "300ms",
             worker_threads: None,
+            cpus: None,
         }
     }
 }
@@ -225,7 +302,7 @@ impl Bridge {
         );
         std::fs::write(&config, text).expect("write config");
         let started = Instant::now();
-        let child = Command::new(binary())
+        let child = on_cpus(binary(), setup.cpus)
             .args(["serve", "--config"])
             .arg(&config)
             .stdin(Stdio::null())

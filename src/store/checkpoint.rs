@@ -86,9 +86,15 @@ fn checkpoint(conn: &Connection) {
     // (busy, pages in the WAL, pages copied). `busy` is 1 when another
     // checkpoint (the writer's) was running: the next one catches up.
     match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
     }) {
         Ok((busy, wal, copied)) => tracing::trace!(busy, wal, copied, "checkpoint"),
-        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints by itself"),
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints by itself")
+        }
     }
 }
