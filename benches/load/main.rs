@@ -122,6 +122,17 @@ async fn main() {
             n,
             None,
         )),
+        Spec {
+            split_cpus: true,
+            ..spec(
+                "durable, Temporal on a CPU of its own",
+                "durable",
+                true,
+                true,
+                n,
+                None,
+            )
+        },
         spec("direct", "direct", true, true, n, None),
         one_thread(spec(
             "direct, 1 worker thread",
@@ -257,10 +268,16 @@ async fn main() {
     // before and just after the durable bridge run, so that a machine whose
     // speed drifts (shared, noisy) does not favour either side.
     let mut clients = vec![client_run(&mut run, fresh(), n, c).await];
+    let (mut split_clients, mut split_phase) = (Vec::new(), None);
     for (i, s) in plan.iter().enumerate() {
         if s.split_cpus && cpus.is_none() {
             eprintln!("{}: left out, this machine has one CPU", s.name);
             continue;
+        }
+        // The client's ceiling the same way, just before and just after.
+        let split_closed = s.split_cpus && s.rate.is_none();
+        if split_closed {
+            split_clients.push(split_client_run(&mut run, temporal_for(s), n, c, "before").await);
         }
         let temporal = temporal_for(s);
         let temporal_pid = temporal.pid().to_string();
@@ -273,6 +290,10 @@ async fn main() {
         if i == 0 {
             clients.push(client_run(&mut run, fresh(), n, c).await);
         }
+        if split_closed {
+            split_clients.push(split_client_run(&mut run, temporal_for(s), n, c, "after").await);
+            split_phase = Some(phases.len() - 1);
+        }
     }
     clients[0].0.name.push_str(", before");
     if let Some((after, _)) = clients.get_mut(1) {
@@ -283,19 +304,7 @@ async fn main() {
     let drain_result = drain(&mut run, &cli, drain_n).await;
     let uptime_after = procs::loadavg();
 
-    let mut rows: Vec<report::Row<'_>> = clients
-        .iter()
-        .map(|(p, temporal_cpu)| report::Row {
-            name: &p.name,
-            load: &p.load,
-            started_per_second: p.started_per_second,
-            peak_rss_mib: None,
-            bridge_cpu_s: None,
-            temporal_cpu_s: Some(*temporal_cpu),
-            exactly_once: p.exactly_once.as_ref().map(|v| v.exactly_once),
-            load_before: &p.load_before,
-        })
-        .collect();
+    let mut rows: Vec<report::Row<'_>> = clients.iter().map(client_row).collect();
     rows.push(report::Row {
         name: "generator vs trivial endpoint",
         load: &ceiling,
@@ -306,7 +315,12 @@ async fn main() {
         exactly_once: None,
         load_before: &uptime_before,
     });
-    for (p, temporal_cpu) in &phases {
+    for (i, (p, temporal_cpu)) in phases.iter().enumerate() {
+        if split_phase == Some(i)
+            && let Some(before) = split_clients.first()
+        {
+            rows.push(client_row(before));
+        }
         rows.push(report::Row {
             name: &p.name,
             load: &p.load,
@@ -317,6 +331,11 @@ async fn main() {
             exactly_once: p.exactly_once.as_ref().map(|v| v.exactly_once),
             load_before: &p.load_before,
         });
+        if split_phase == Some(i)
+            && let Some(after) = split_clients.get(1)
+        {
+            rows.push(client_row(after));
+        }
     }
     let client_per_second =
         clients.iter().map(|(p, _)| p.load.per_second).sum::<f64>() / clients.len() as f64;
@@ -331,6 +350,19 @@ async fn main() {
         .started_per_second
         .unwrap_or(phases[1].0.load.per_second);
     let one_thread_ratio = one_thread_per_second / client_per_second;
+    // The same with Temporal on a CPU of its own, against its own clients.
+    let split_ratio = split_phase.map(|i| {
+        let bridge = &phases[i].0;
+        let client = split_clients
+            .iter()
+            .map(|(p, _)| p.load.per_second)
+            .sum::<f64>()
+            / split_clients.len().max(1) as f64;
+        (
+            bridge.started_per_second.unwrap_or(bridge.load.per_second),
+            client,
+        )
+    });
     let steps = backlog_result["steps"]
         .as_array()
         .cloned()
@@ -356,6 +388,20 @@ async fn main() {
         (
             "durable with 1 worker thread / direct client, the same way".into(),
             format!("{one_thread_ratio:.2}x ({one_thread_per_second:.0})"),
+        ),
+        (
+            "durable / direct client, the same way, Temporal on a CPU of its own".into(),
+            split_ratio.map_or("left out (one CPU)".into(), |(bridge, client)| {
+                format!(
+                    "{:.2}x ({bridge:.0} vs {})",
+                    bridge / client,
+                    split_clients
+                        .iter()
+                        .map(|(p, _)| format!("{:.0}", p.load.per_second))
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                )
+            }),
         ),
         (
             "startup to ready, durable (median / max of 5)".into(),
@@ -425,12 +471,46 @@ async fn main() {
         "bridge": phases.iter().map(|(p, t)| { let mut j = p.json(); j["temporalCpuSeconds"] = json!(t); j }).collect::<Vec<_>>(),
         "durableOverClient": durable_ratio,
         "durableOneThreadOverClient": one_thread_ratio,
+        "durableOverClientTemporalOnItsOwnCpu": split_ratio.map(|(b, c)| b / c),
+        "directClientTemporalOnItsOwnCpu": split_clients.iter().map(|(p, t)| { let mut j = p.json(); j["temporalCpuSeconds"] = json!(t); j }).collect::<Vec<_>>(),
         "startup": [startup_durable, startup_direct],
         "backlog": backlog_result,
         "drain": drain_result,
     });
     let dir = report::write(&result, &md);
     println!("{md}\nwritten to {}", dir.display());
+}
+
+/// The table row of a direct client run.
+fn client_row((p, temporal_cpu): &(Phase, f64)) -> report::Row<'_> {
+    report::Row {
+        name: &p.name,
+        load: &p.load,
+        started_per_second: p.started_per_second,
+        peak_rss_mib: None,
+        bridge_cpu_s: None,
+        temporal_cpu_s: Some(*temporal_cpu),
+        exactly_once: p.exactly_once.as_ref().map(|v| v.exactly_once),
+        load_before: &p.load_before,
+    }
+}
+
+/// [`client_run`] with Temporal on a CPU of its own (`temporal` started
+/// so) and this process, the client, on another.
+async fn split_client_run(
+    run: &mut Run,
+    temporal: TemporalServer,
+    n: u64,
+    c: usize,
+    when: &str,
+) -> (Phase, f64) {
+    let cpus = procs::two_cpus().expect("two CPUs");
+    let _confined = procs::Confined::to(&cpus.0);
+    let (mut phase, temporal_cpu) = client_run(run, temporal, n, c).await;
+    phase
+        .name
+        .push_str(&format!(", Temporal on a CPU of its own, {when}"));
+    (phase, temporal_cpu)
 }
 
 /// The direct client's start loop against a fresh Temporal server, checked
