@@ -8,14 +8,14 @@
 //! tenth of a second, and a quarter of the answers' p99.
 //!
 //! So a thread of its own, with its own connection, checkpoints soon after
-//! commits in `PASSIVE` mode, which never blocks the writer: at most once
-//! per [`INTERVAL`] while the WAL is short, and not at all while nothing is
-//! written. The WAL starts over only when a write begins after a
-//! checkpoint copied all of it; once it is as long as SQLite lets it grow
-//! by default, the thread checkpoints after every commit until it does.
-//! The writer keeps SQLite's automatic checkpoint at [`WRITER_PAGES`], for
-//! a stream of writes that never leaves a gap: its checkpoint then finds
-//! little left to copy, and lets the WAL start over.
+//! commits (at most once per [`INTERVAL`], and not at all while nothing is
+//! written) in `PASSIVE` mode, which never blocks the writer. The WAL
+//! starts over only when a write begins after a checkpoint copied all of
+//! it; a stream of writes that never leaves a gap (a spool filling at
+//! thousands of deliveries a second) keeps that from happening, and the
+//! writer checkpoints by itself once the WAL is [`WRITER_PAGES`] long.
+//! Those checkpoints are rare but longer: they copy what the thread did
+//! not yet (up to [`INTERVAL`] of writes) and let the WAL start over.
 
 use std::{
     path::Path,
@@ -29,11 +29,7 @@ use rusqlite::Connection;
 pub(super) const INTERVAL: Duration = Duration::from_millis(50);
 
 /// The WAL size, in pages, at which the writer checkpoints by itself.
-pub(super) const WRITER_PAGES: u32 = 4_000;
-
-/// The WAL size, in pages, from which checkpoints follow commits without
-/// a pause until it starts over: SQLite's own checkpoint threshold.
-const RESTART_PAGES: i64 = 1_000;
+pub(super) const WRITER_PAGES: u32 = 10_000;
 
 /// The writer's handle on the checkpoint thread.
 pub(super) struct Checkpointer {
@@ -81,24 +77,16 @@ pub(super) enum StartError {
 
 fn run(conn: &Connection, rx: &Receiver<()>) {
     while rx.recv().is_ok() {
-        let wal_pages = checkpoint(conn);
+        checkpoint(conn);
         // Commits meanwhile leave one signal: the next checkpoint comes
-        // right after this pause, with everything they wrote. Once the WAL
-        // is as long as SQLite lets it grow, there is no pause: the WAL
-        // starts over when a write begins after a checkpoint copied all of
-        // it, and checkpoints after every commit make that happen soon,
-        // before the writer has to checkpoint by itself.
-        if wal_pages.is_none_or(|p| p < RESTART_PAGES) {
-            std::thread::sleep(INTERVAL);
-        }
+        // right after this pause, with everything they wrote.
+        std::thread::sleep(INTERVAL);
     }
 }
 
-/// A checkpoint; how many pages the WAL holds.
-fn checkpoint(conn: &Connection) -> Option<i64> {
-    // (busy, pages in the WAL, pages copied so far). `busy` is 1 when
-    // another checkpoint (the writer's) was running: the next one catches
-    // up.
+fn checkpoint(conn: &Connection) {
+    // (busy, pages in the WAL, pages copied). `busy` is 1 when another
+    // checkpoint (the writer's) was running: the next one catches up.
     match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -106,13 +94,9 @@ fn checkpoint(conn: &Connection) -> Option<i64> {
             r.get::<_, i64>(2)?,
         ))
     }) {
-        Ok((busy, wal, copied)) => {
-            tracing::trace!(busy, wal, copied, "checkpoint");
-            Some(wal)
-        }
+        Ok((busy, wal, copied)) => tracing::trace!(busy, wal, copied, "checkpoint"),
         Err(e) => {
-            tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints by itself");
-            None
+            tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints by itself")
         }
     }
 }
