@@ -29,7 +29,7 @@ use rusqlite::Connection;
 pub(super) const INTERVAL: Duration = Duration::from_millis(50);
 
 /// The WAL size, in pages, at which the writer checkpoints by itself.
-pub(super) const WRITER_PAGES: u32 = 10_000;
+pub(super) const WRITER_PAGES: u32 = 2_000;
 
 /// The writer's handle on the checkpoint thread.
 pub(super) struct Checkpointer {
