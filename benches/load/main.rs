@@ -62,6 +62,7 @@ async fn main() {
         rules_dir: tempfile::tempdir().expect("tempdir"),
         c,
         next: 0,
+        cpus: procs::split_cpus(),
     };
     let started = Instant::now();
     let uptime_before = procs::loadavg();
@@ -81,16 +82,13 @@ async fn main() {
     // already holds the workflows of earlier runs is slower, which would
     // favour whatever runs first.
     let fresh = || TemporalServer::start(&cli, procs::free_port(), &["bench"]);
-    // A phase with `split_cpus` gets Temporal on the second CPU, the bridge
-    // and the generator on the first; on a machine with one it is left out.
-    let cpus = procs::two_cpus();
-    let temporal_for = |s: &Spec| match (&cpus, s.split_cpus) {
-        (Some((_, temporal)), true) => TemporalServer::start_on(
-            &cli,
-            procs::free_port(),
-            &["bench"],
-            Some(temporal.as_str()),
-        ),
+    // A phase with `split_cpus` gets Temporal on a CPU of its own (see
+    // `procs::split_cpus`); on a machine with one it is left out.
+    let temporal_cpus = run.cpus.as_ref().map(|c| c.temporal.clone());
+    let temporal_for = |s: &Spec| match (&temporal_cpus, s.split_cpus) {
+        (Some(cpus), true) => {
+            TemporalServer::start_on(&cli, procs::free_port(), &["bench"], Some(cpus))
+        }
         _ => fresh(),
     };
     let temporal = fresh();
@@ -270,7 +268,7 @@ async fn main() {
     let mut clients = vec![client_run(&mut run, fresh(), n, c).await];
     let (mut split_clients, mut split_phase) = (Vec::new(), None);
     for (i, s) in plan.iter().enumerate() {
-        if s.split_cpus && cpus.is_none() {
+        if s.split_cpus && run.cpus.is_none() {
             eprintln!("{}: left out, this machine has one CPU", s.name);
             continue;
         }
@@ -337,32 +335,15 @@ async fn main() {
             rows.push(client_row(after));
         }
     }
-    let client_per_second =
-        clients.iter().map(|(p, _)| p.load.per_second).sum::<f64>() / clients.len() as f64;
+    let client_per_second = mean_per_second(&clients);
     // Until every workflow started: a 202 is not a started workflow.
-    let durable_per_second = phases[0]
-        .0
-        .started_per_second
-        .unwrap_or(phases[0].0.load.per_second);
+    let durable_per_second = phases[0].0.per_second();
     let durable_ratio = durable_per_second / client_per_second;
-    let one_thread_per_second = phases[1]
-        .0
-        .started_per_second
-        .unwrap_or(phases[1].0.load.per_second);
+    let one_thread_per_second = phases[1].0.per_second();
     let one_thread_ratio = one_thread_per_second / client_per_second;
     // The same with Temporal on a CPU of its own, against its own clients.
-    let split_ratio = split_phase.map(|i| {
-        let bridge = &phases[i].0;
-        let client = split_clients
-            .iter()
-            .map(|(p, _)| p.load.per_second)
-            .sum::<f64>()
-            / split_clients.len().max(1) as f64;
-        (
-            bridge.started_per_second.unwrap_or(bridge.load.per_second),
-            client,
-        )
-    });
+    let split_ratio =
+        split_phase.map(|i| (phases[i].0.per_second(), mean_per_second(&split_clients)));
     let steps = backlog_result["steps"]
         .as_array()
         .cloned()
@@ -378,11 +359,7 @@ async fn main() {
             "durable / direct client throughput, until every workflow started (client: mean of before and after)".into(),
             format!(
                 "{durable_ratio:.2}x ({durable_per_second:.0} vs {})",
-                clients
-                    .iter()
-                    .map(|(p, _)| format!("{:.0}", p.load.per_second))
-                    .collect::<Vec<_>>()
-                    .join(" / ")
+                per_second_list(&clients)
             ),
         ),
         (
@@ -395,11 +372,7 @@ async fn main() {
                 format!(
                     "{:.2}x ({bridge:.0} vs {})",
                     bridge / client,
-                    split_clients
-                        .iter()
-                        .map(|(p, _)| format!("{:.0}", p.load.per_second))
-                        .collect::<Vec<_>>()
-                        .join(" / ")
+                    per_second_list(&split_clients)
                 )
             }),
         ),
@@ -467,18 +440,42 @@ async fn main() {
             "rateN": rate_n, "backlog": backlog, "drain": drain_n, "bodyBytes": run.main.size},
         "loadAverage": {"before": uptime_before, "after": uptime_after},
         "generatorCeiling": ceiling,
-        "directClient": clients.iter().map(|(p, t)| { let mut j = p.json(); j["temporalCpuSeconds"] = json!(t); j }).collect::<Vec<_>>(),
-        "bridge": phases.iter().map(|(p, t)| { let mut j = p.json(); j["temporalCpuSeconds"] = json!(t); j }).collect::<Vec<_>>(),
+        "directClient": runs_json(&clients),
+        "bridge": runs_json(&phases),
         "durableOverClient": durable_ratio,
         "durableOneThreadOverClient": one_thread_ratio,
         "durableOverClientTemporalOnItsOwnCpu": split_ratio.map(|(b, c)| b / c),
-        "directClientTemporalOnItsOwnCpu": split_clients.iter().map(|(p, t)| { let mut j = p.json(); j["temporalCpuSeconds"] = json!(t); j }).collect::<Vec<_>>(),
+        "directClientTemporalOnItsOwnCpu": runs_json(&split_clients),
         "startup": [startup_durable, startup_direct],
         "backlog": backlog_result,
         "drain": drain_result,
     });
     let dir = report::write(&result, &md);
     println!("{md}\nwritten to {}", dir.display());
+}
+
+/// The mean rate of some client runs.
+fn mean_per_second(runs: &[(Phase, f64)]) -> f64 {
+    runs.iter().map(|(p, _)| p.per_second()).sum::<f64>() / runs.len().max(1) as f64
+}
+
+/// The rates of some client runs, `a / b`.
+fn per_second_list(runs: &[(Phase, f64)]) -> String {
+    runs.iter()
+        .map(|(p, _)| format!("{:.0}", p.per_second()))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// Runs as JSON, each with the Temporal server's CPU seconds.
+fn runs_json(runs: &[(Phase, f64)]) -> Vec<serde_json::Value> {
+    runs.iter()
+        .map(|(p, t)| {
+            let mut j = p.json();
+            j["temporalCpuSeconds"] = json!(t);
+            j
+        })
+        .collect()
 }
 
 /// The table row of a direct client run.
@@ -504,8 +501,11 @@ async fn split_client_run(
     c: usize,
     when: &str,
 ) -> (Phase, f64) {
-    let cpus = procs::two_cpus().expect("two CPUs");
-    let _confined = procs::Confined::to(&cpus.0);
+    let cpus = run
+        .cpus
+        .clone()
+        .expect("a phase with split_cpus needs two CPUs");
+    let _confined = procs::Confined::to(&cpus.rest);
     let (mut phase, temporal_cpu) = client_run(run, temporal, n, c).await;
     phase
         .name

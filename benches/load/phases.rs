@@ -31,6 +31,8 @@ pub struct Run {
     pub c: usize,
     /// Delivery numbers already used: every phase sends new ones.
     pub next: u64,
+    /// CPUs for the phases with `split_cpus`; `None` leaves them out.
+    pub cpus: Option<procs::CpuSplit>,
 }
 
 impl Run {
@@ -75,6 +77,12 @@ pub struct Phase {
 }
 
 impl Phase {
+    /// Workflows started per second, or, where nothing was started,
+    /// answers per second: a 202 is not a started workflow.
+    pub fn per_second(&self) -> f64 {
+        self.started_per_second.unwrap_or(self.load.per_second)
+    }
+
     /// As JSON.
     pub fn json(&self) -> Value {
         json!({
@@ -130,11 +138,8 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
         worker_threads,
         split_cpus,
     } = *spec;
-    let cpus = procs::two_cpus();
-    let bridge_cpus = cpus
-        .as_ref()
-        .filter(|_| split_cpus)
-        .map(|(b, _)| b.as_str());
+    let bridge_cpus = run.cpus.clone().filter(|_| split_cpus).map(|c| c.rest);
+    let bridge_cpus = bridge_cpus.as_deref();
     let workflow_type = format!("Bench{}", name.replace([' ', ',', '/', '(', ')'], ""));
     let rules = run.rules(&workflow_type);
     let address = if temporal_away {

@@ -191,18 +191,27 @@ fn allowed_cpus() -> String {
         .expect("Cpus_allowed_list in /proc/self/status")
 }
 
-/// Two CPUs this process may use, one for Temporal and one for the rest,
-/// or `None` on a machine with one.
-pub fn two_cpus() -> Option<(String, String)> {
+/// Two CPUs of this machine, one for Temporal and one for the rest.
+#[derive(Clone, Debug)]
+pub struct CpuSplit {
+    /// Temporal's (a `taskset` list of one).
+    pub temporal: String,
+    /// The bridge's, the generator's and the client loop's.
+    pub rest: String,
+}
+
+/// The first two CPUs this process may use: the bridge and the generator
+/// on the first, Temporal on the second; `None` on a machine with one.
+pub fn split_cpus() -> Option<CpuSplit> {
     let allowed = allowed_cpus();
     let mut cpus = allowed.split(',').flat_map(|part| {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
         let (a, b): (u32, u32) = (a.parse().unwrap_or(0), b.parse().unwrap_or(0));
         a..=b
     });
-    let first = cpus.next()?;
-    let second = cpus.next()?;
-    Some((first.to_string(), second.to_string()))
+    let rest = cpus.next()?.to_string();
+    let temporal = cpus.next()?.to_string();
+    Some(CpuSplit { temporal, rest })
 }
 
 fn set_affinity(cpus: &str) {

@@ -21,6 +21,22 @@ fn raw(dir: &std::path::Path) -> Connection {
     Connection::open(dir.join(DB_FILE)).expect("sqlite")
 }
 
+/// The size of a store's WAL file, in pages (of 4 KiB, frame headers
+/// aside).
+fn wal_pages(dir: &std::path::Path) -> u64 {
+    std::fs::metadata(dir.join(format!("{DB_FILE}-wal")))
+        .expect("wal")
+        .len()
+        / 4096
+}
+
+/// Actions in a store, read beside its writer.
+fn count_actions(dir: &std::path::Path) -> i64 {
+    raw(dir)
+        .query_row("SELECT COUNT(*) FROM actions", [], |r| r.get(0))
+        .expect("count")
+}
+
 fn action(wf: &str) -> NewAction {
     NewAction {
         workflow_id: wf.into(),
@@ -650,10 +666,7 @@ async fn commits_reach_the_database_file_by_a_checkpoint_of_their_own() {
     }
     // A few hundred pages: below the point where SQLite (1,000 pages by
     // default), or the writer, would checkpoint by itself.
-    let wal_pages = std::fs::metadata(dir.path().join(format!("{DB_FILE}-wal")))
-        .expect("wal")
-        .len()
-        / 4096;
+    let wal_pages = wal_pages(dir.path());
     assert!(wal_pages < 1_000, "{wal_pages} pages");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut after = before;
@@ -666,10 +679,7 @@ async fn commits_reach_the_database_file_by_a_checkpoint_of_their_own() {
         "the database file stayed at {before} bytes: nothing was checkpointed"
     );
     // Everything written is there, read from the file and the WAL alike.
-    let n: i64 = raw(dir.path())
-        .query_row("SELECT COUNT(*) FROM actions", [], |r| r.get(0))
-        .expect("count");
-    assert_eq!(n, 40);
+    assert_eq!(count_actions(dir.path()), 40);
 }
 
 #[tokio::test]
@@ -681,15 +691,9 @@ async fn the_wal_starts_over_under_a_steady_stream_of_writes() {
     for i in 0..3000 {
         seqs(admit_nth(&s, i).await.expect("admit"));
     }
-    let written: i64 = raw(dir.path())
-        .query_row("SELECT COUNT(*) FROM actions", [], |r| r.get(0))
-        .expect("count");
-    assert_eq!(written, 3000);
+    assert_eq!(count_actions(dir.path()), 3000);
     // The file keeps the size of the longest WAL since it started over.
-    let wal_pages = std::fs::metadata(dir.path().join(format!("{DB_FILE}-wal")))
-        .expect("wal")
-        .len()
-        / 4096;
+    let wal_pages = wal_pages(dir.path());
     assert!(
         wal_pages <= u64::from(checkpoint::WRITER_PAGES) + 1_000,
         "the WAL grew to {wal_pages} pages"
