@@ -768,11 +768,22 @@ impl Bridge {
             }
             None => SystemTime::now(),
         };
-        let admitted = self
-            .store
-            .admit(record, spooled, Some(settings.max_pending), unix_ms(hold))
-            .instrument(tracing::info_span!("spool.write"))
-            .await;
+        // With a place on the fast path the admission does not wait for
+        // the disk: an answer of 200 comes from Temporal, which keeps the
+        // actions by then. Only a 202 needs the spool on disk first.
+        let max_pending = Some(settings.max_pending);
+        let unsynced = fast_path.is_some();
+        let admitted = if unsynced {
+            self.store
+                .admit_unsynced(record, spooled, max_pending, unix_ms(hold))
+                .instrument(tracing::info_span!("spool.write"))
+                .await
+        } else {
+            self.store
+                .admit(record, spooled, max_pending, unix_ms(hold))
+                .instrument(tracing::info_span!("spool.write"))
+                .await
+        };
         let (delivery_id, seqs, heads) = match admitted {
             Ok(Admission::Admitted {
                 delivery_id,
@@ -781,6 +792,12 @@ impl Bridge {
             }) => (delivery_id, seqs, heads),
             Ok(Admission::Duplicate(earlier, rows)) => {
                 report.actions.clear();
+                // The delivery found may still be on its fast path, with
+                // its spool not yet on disk; this answer says it is kept.
+                // (A synced admission that finds it syncs by itself.)
+                if unsynced && let Err(e) = self.store.sync().await {
+                    return self.store_unavailable(report, &e);
+                }
                 return self.duplicate(report, &call.event_id, earlier, &rows);
             }
             Err(e) => return self.store_unavailable(report, &e),
@@ -817,6 +834,9 @@ impl Bridge {
             report.outcome = Outcome::Accepted;
             200
         } else {
+            if unsynced && let Err(e) = self.store.sync().await {
+                return self.store_unavailable(report, &e);
+            }
             report.reason =
                 Some("kept durably; the bridge delivers it to Temporal as soon as it can".into());
             tracing::info!("queued for delivery");

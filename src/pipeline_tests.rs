@@ -22,10 +22,13 @@ rules:
 ";
 
 fn bridge(dir: &Path) -> Bridge {
+    // These deliveries are dry runs: Temporal is never asked.
+    bridge_to(dir, Arc::new(Reachable(false.into())))
+}
+
+fn bridge_to(dir: &Path, gateway: Arc<dyn Gateway>) -> Bridge {
     let rules = rule_set(RULES);
     let store = Store::open(dir).expect("store");
-    // These deliveries are dry runs: Temporal is never asked.
-    let gateway: Arc<dyn Gateway> = Arc::new(Reachable(false.into()));
     let metrics = Arc::new(crate::metrics::Metrics::default());
     Bridge {
         rules: Arc::new(rules),
@@ -47,6 +50,13 @@ fn bridge(dir: &Path) -> Bridge {
 
 fn dry_run(fixture: &str) -> Delivery {
     Delivery {
+        dry_run: true,
+        ..delivery(fixture)
+    }
+}
+
+fn delivery(fixture: &str) -> Delivery {
+    Delivery {
         source: "fabrikam".into(),
         allow: Allow::default(),
         key_ids: String::new(),
@@ -54,7 +64,7 @@ fn dry_run(fixture: &str) -> Delivery {
         correlation_header: None,
         trace: None,
         body: fixture_body(fixture).into(),
-        dry_run: true,
+        dry_run: false,
     }
 }
 
@@ -81,4 +91,53 @@ async fn rules_without_comprehensions_are_evaluated_on_the_request_and_others_ap
         1,
         "a comprehension runs on its own thread"
     );
+}
+
+/// A reachable Temporal that accepts every action, or refuses them all.
+struct Answering(bool);
+
+impl Gateway for Answering {
+    fn execute<'a>(
+        &'a self,
+        _: &'a PlannedAction,
+        _: &'a CallContext,
+        _: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<ActionResult, TemporalError>> {
+        let accept = self.0;
+        Box::pin(async move {
+            if accept {
+                Ok(ActionResult {
+                    status: crate::temporal::ActionStatus::Started,
+                    run_id: Some("run".into()),
+                })
+            } else {
+                Err(TemporalError::Unavailable("refused in this test".into()))
+            }
+        })
+    }
+
+    fn is_ready(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn only_an_answer_that_relies_on_the_spool_waits_for_the_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = bridge_to(dir.path(), Arc::new(Answering(true)));
+    let ans = b.handle(delivery("git.push.json")).await;
+    assert_eq!(ans.status, 200, "{:?}", ans.report);
+    assert_eq!(b.store.disk_syncs(), 0, "Temporal has it: no fsync");
+
+    // A redelivery is answered as kept, so what it found is synced first.
+    let ans = b.handle(delivery("git.push.json")).await;
+    assert_eq!(ans.report.outcome, Outcome::Duplicate, "{:?}", ans.report);
+    assert_eq!(b.store.disk_syncs(), 1, "the duplicate's answer waited");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = bridge_to(dir.path(), Arc::new(Answering(false)));
+    let ans = b.handle(delivery("git.push.json")).await;
+    assert_eq!(ans.status, 202, "{:?}", ans.report);
+    assert_eq!(b.store.disk_syncs(), 1, "a 202 waits for the disk");
+    assert_eq!(b.store.pending(), 1, "the action is spooled");
 }

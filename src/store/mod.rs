@@ -14,7 +14,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, LazyLock,
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
         mpsc,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -242,6 +242,7 @@ pub struct Store {
     tx: mpsc::Sender<Box<dyn Job>>,
     pending: Arc<AtomicI64>,
     log_room: Arc<tokio::sync::Semaphore>,
+    syncs: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -520,9 +521,16 @@ impl Store {
         let max_batch = if options.group_commit { 512 } else { 1 };
         let pending = Arc::new(AtomicI64::new(pending));
         let counter = Arc::clone(&pending);
+        let syncs = Arc::new(AtomicU64::new(0));
+        let disk = writer::Disk {
+            wal: data_dir.join(format!("{DB_FILE}-wal")),
+            syncs: Arc::clone(&syncs),
+        };
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(conn, rx, max_batch, counter, checkpointer.as_ref()))
+            .spawn(move || {
+                writer::run(conn, rx, max_batch, counter, checkpointer.as_ref(), &disk);
+            })
             .map_err(|source| StoreError::Io {
                 path: data_dir.to_owned(),
                 source,
@@ -531,6 +539,7 @@ impl Store {
             tx,
             pending,
             log_room: Arc::new(tokio::sync::Semaphore::new(LOG_QUEUE)),
+            syncs,
         })
     }
 
@@ -674,6 +683,36 @@ impl Store {
     ) -> Result<Admission, StoreError> {
         self.admission(true, rec, actions, max_pending, first_attempt_ms)
             .await
+    }
+
+    /// [`Store::admit`] committed without waiting for the disk, for a
+    /// delivery that goes to Temporal at once (the fast path): once
+    /// Temporal accepted its actions, the answer needs nothing of the
+    /// spool, and a power cut that loses the record loses what a lost
+    /// [`Store::remember`] does. An answer that relies on the spool (a 202)
+    /// must wait for [`Store::sync`] first. A crash of the bridge alone
+    /// loses nothing: the commit is in the WAL.
+    pub async fn admit_unsynced(
+        &self,
+        rec: DeliveryRecord,
+        actions: Vec<NewAction>,
+        max_pending: Option<i64>,
+        first_attempt_ms: i64,
+    ) -> Result<Admission, StoreError> {
+        self.admission(false, rec, actions, max_pending, first_attempt_ms)
+            .await
+    }
+
+    /// Returns once every commit so far is on disk: at once when each
+    /// was synced already, else after one fsync of the WAL.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        self.submit(true, false, |_, _| Ok(())).await
+    }
+
+    /// How many times the store waited for the disk: synced commits, and
+    /// syncs of [`Store::sync`].
+    pub fn disk_syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 
     /// [`Store::admit`] of a delivery whose actions went to Temporal

@@ -582,6 +582,43 @@ async fn only_batches_with_something_to_keep_wait_for_the_disk() {
 }
 
 #[tokio::test]
+async fn a_barrier_syncs_what_went_unsynced_and_nothing_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let unsynced = |i: i64| {
+        s.admit_unsynced(
+            rec(&format!("u{i}"), None, i),
+            vec![action(&format!("u{i}"))],
+            None,
+            0,
+        )
+    };
+    assert_eq!(s.disk_syncs(), 0);
+    unsynced(1).await.expect("admit");
+    assert_eq!(s.disk_syncs(), 0, "an unsynced admission waits for nothing");
+    s.sync().await.expect("sync");
+    assert_eq!(s.disk_syncs(), 1, "the barrier synced the WAL");
+    s.sync().await.expect("sync");
+    assert_eq!(s.disk_syncs(), 1, "nothing left to sync");
+
+    admit_nth(&s, 1).await.expect("admit");
+    assert_eq!(s.disk_syncs(), 2, "a synced admission waits for the disk");
+    s.sync().await.expect("sync");
+    assert_eq!(s.disk_syncs(), 2, "it synced all before it");
+
+    // A synced admission that finds a duplicate writes nothing; it syncs
+    // the unsynced delivery it found.
+    unsynced(2).await.expect("admit");
+    let dup = s
+        .admit(rec("u2", None, 2), vec![action("u2")], None, 0)
+        .await
+        .expect("admit");
+    assert!(matches!(dup, Admission::Duplicate(..)));
+    assert_eq!(s.disk_syncs(), 3, "the duplicate's admission synced it");
+    assert_eq!(count_actions(dir.path()), 3);
+}
+
+#[tokio::test]
 async fn log_only_rows_stay_out_of_the_redelivery_indexes_which_lookups_use() {
     let dir = tempfile::tempdir().expect("tempdir");
     {

@@ -8,11 +8,19 @@
 //! deliveries thus share fsyncs instead of paying one each. A batch in
 //! which no job must be on disk before its answer (reads, and writes a
 //! power cut may lose harmlessly) commits without the fsync.
+//!
+//! A barrier ([`Store::sync`](super::Store::sync)) is a job that must be
+//! on disk and writes nothing: its batch, if it wrote nothing either,
+//! fsyncs the WAL file when an earlier batch left commits that are not
+//! on disk yet, and does nothing when none did.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicI64, Ordering},
-    mpsc::{Receiver, TryRecvError},
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+        mpsc::{Receiver, TryRecvError},
+    },
 };
 
 use rusqlite::Connection;
@@ -118,6 +126,27 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
+/// The writer's way to the disk outside SQLite: the WAL file, for
+/// barriers, and a count of the times it waited for the disk.
+pub(super) struct Disk {
+    /// The database's `-wal` file.
+    pub wal: PathBuf,
+    /// Commits that waited for the disk, and barriers that did.
+    pub syncs: Arc<AtomicU64>,
+}
+
+impl Disk {
+    /// Puts every commit written so far on disk. The WAL holds them all
+    /// (commits reach the database file only by a checkpoint, which syncs
+    /// the WAL first), and an fsync through any handle of a file flushes
+    /// all of it. `fdatasync`, as SQLite's own syncs on Linux.
+    fn sync_wal(&self) -> std::io::Result<()> {
+        std::fs::File::open(&self.wal)?.sync_data()?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// Runs jobs until every sender is gone, keeping `pending` in step with
 /// what is committed.
 pub(super) fn run(
@@ -126,9 +155,12 @@ pub(super) fn run(
     max_batch: usize,
     pending: Arc<AtomicI64>,
     checkpointer: Option<&Checkpointer>,
+    disk: &Disk,
 ) {
     // The store opens its connection with `synchronous=FULL`.
     let mut synced = true;
+    // Whether a commit since the last sync went without one.
+    let mut behind = false;
     loop {
         let Ok(first) = rx.recv() else { return };
         let mut batch = vec![first];
@@ -186,7 +218,7 @@ pub(super) fn run(
                 break;
             }
         }
-        let committed = if rolled_back {
+        let mut committed = if rolled_back {
             Err("the transaction was rolled back by the database".to_owned())
         } else {
             exec(&conn, "COMMIT").map_err(|e| e.to_string())
@@ -194,11 +226,22 @@ pub(super) fn run(
         match &committed {
             Ok(()) => {
                 pending.fetch_add(batch_delta, Ordering::AcqRel);
-                // Reads commit too, and leave nothing to checkpoint.
-                if let Some(c) = checkpointer
-                    && conn.total_changes() != changes_before
-                {
-                    c.committed();
+                // Reads commit too, and leave nothing to checkpoint or sync.
+                if conn.total_changes() != changes_before {
+                    if let Some(c) = checkpointer {
+                        c.committed();
+                    }
+                    // A synced commit syncs the WAL, with every commit
+                    // before it.
+                    behind = !synced;
+                    if synced {
+                        disk.syncs.fetch_add(1, Ordering::Relaxed);
+                    }
+                } else if sync && behind {
+                    match disk.sync_wal() {
+                        Ok(()) => behind = false,
+                        Err(e) => committed = Err(format!("could not sync the WAL: {e}")),
+                    }
                 }
             }
             Err(_) => {
