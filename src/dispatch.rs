@@ -271,7 +271,7 @@ impl Dispatcher {
     }
 
     async fn attempt_to_end(
-        &self,
+        self: &Arc<Self>,
         seq: i64,
         attempts_so_far: i64,
         action: &PlannedAction,
@@ -294,15 +294,25 @@ impl Dispatcher {
                         .end_to_end_latency
                         .observe(waited as f64 / 1000.0);
                 }
+                // Not waited for: Temporal has the action, and a power cut
+                // may lose this write anyway (the next attempt's request id
+                // is the same). The action stays claimed until it is
+                // written, so the dispatcher does not send it again.
+                let hold = self.hold(seq);
                 self.store
-                    .complete(seq, r.status.as_str(), r.run_id.clone())
-                    .await
-                    .map(|next_waits| {
-                        // The workflow's next action may go now.
-                        if next_waits {
-                            self.nudge();
+                    .complete_then(seq, r.status.as_str(), r.run_id.clone(), move |done| {
+                        match done {
+                            // The workflow's next action may go now.
+                            Ok(true) => hold.dispatcher.nudge(),
+                            Ok(false) => {}
+                            Err(e) => {
+                                // The action stays pending; a later attempt
+                                // repeats it harmlessly.
+                                tracing::error!(seq, error = %e, "could not record an attempt");
+                            }
                         }
-                    })
+                    });
+                Ok(())
             }
             Err(e) => {
                 let attempts = attempts_so_far + 1;
@@ -418,7 +428,7 @@ impl Dispatcher {
         Ok(Found { started, more })
     }
 
-    async fn dispatch_row(&self, row: ActionRow) {
+    async fn dispatch_row(self: &Arc<Self>, row: ActionRow) {
         tracing::debug!(seq = row.seq, attempts = row.attempts, "dispatching");
         let decoded: Result<(PlannedAction, CallContext), serde_json::Error> =
             serde_json::from_str(&row.action)
@@ -458,7 +468,10 @@ pub(crate) mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
-    use crate::store::{Admission, tests::admit_nth};
+    use crate::store::{
+        Admission,
+        tests::{admit_nth, block_writer},
+    };
 
     /// A Temporal that is reachable or not, and sends nothing.
     pub(crate) struct Reachable(pub AtomicBool);
@@ -547,10 +560,11 @@ pub(crate) mod tests {
         );
     }
 
-    /// A Temporal that takes its time to start each workflow.
-    struct Slow(std::sync::atomic::AtomicUsize);
+    /// A Temporal that starts every workflow, after `.1`; `.0` counts the
+    /// calls.
+    pub(crate) struct Accepting(pub std::sync::atomic::AtomicUsize, pub Duration);
 
-    impl Gateway for Slow {
+    impl Gateway for Accepting {
         fn execute<'a>(
             &'a self,
             _: &'a PlannedAction,
@@ -559,7 +573,7 @@ pub(crate) mod tests {
         ) -> futures_util::future::BoxFuture<'a, Result<ActionResult, TemporalError>> {
             self.0.fetch_add(1, Ordering::AcqRel);
             Box::pin(async {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(self.1).await;
                 Ok(ActionResult {
                     status: crate::temporal::ActionStatus::Started,
                     run_id: Some("run-1".into()),
@@ -572,13 +586,14 @@ pub(crate) mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_attempt_whose_caller_stops_waiting_ends_on_its_own() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let temporal = Arc::new(Slow(0.into()));
+    /// A dispatcher sending to `temporal`, and the first action it has.
+    async fn with_one_action(
+        dir: &std::path::Path,
+        temporal: &Arc<Accepting>,
+    ) -> (Arc<Dispatcher>, i64, PlannedAction, CallContext) {
         let d = Dispatcher::new(
-            Store::open(dir.path()).expect("store"),
-            Arc::clone(&temporal) as Arc<dyn Gateway>,
+            Store::open(dir).expect("store"),
+            Arc::clone(temporal) as Arc<dyn Gateway>,
             SpoolConfig::default(),
             Arc::new(crate::metrics::Metrics::default()),
         );
@@ -599,18 +614,49 @@ pub(crate) mod tests {
             received_ms: 0,
             trace: None,
         };
-        let claim = d.claim(seqs[0]).expect("claim");
+        (d, seqs[0], action, call)
+    }
+
+    #[tokio::test]
+    async fn an_action_stays_claimed_until_it_is_recorded_as_delivered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let temporal = Arc::new(Accepting(0.into(), Duration::ZERO));
+        let (d, seq, action, call) = with_one_action(dir.path(), &temporal).await;
+        let writer = block_writer(&d.store);
+        let claim = d.claim(seq).expect("claim");
+        let sent = d.attempt(seq, 0, &action, &call, "k").await;
+        assert!(sent.is_ok(), "{sent:?}");
+        drop(claim);
+        // Temporal has it; the store does not yet.
+        assert_eq!(d.store.pending(), 1);
+        assert!(d.claimed().contains(&seq), "still claimed");
+        assert!(d.claim(seq).is_none(), "so the dispatcher skips it");
+        drop(writer);
+        d.store.sync().await.expect("after the record");
+        assert_eq!(d.store.pending(), 0, "recorded as delivered");
+        assert!(d.claimed().is_empty(), "and let go");
+        assert_eq!(temporal.0.load(Ordering::Acquire), 1, "one call");
+    }
+
+    #[tokio::test]
+    async fn an_attempt_whose_caller_stops_waiting_ends_on_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let temporal = Arc::new(Accepting(0.into(), Duration::from_millis(200)));
+        let (d, seq, action, call) = with_one_action(dir.path(), &temporal).await;
+        let claim = d.claim(seq).expect("claim");
         let waited = tokio::time::timeout(
             Duration::from_millis(20),
-            d.attempt(seqs[0], 0, &action, &call, "k"),
+            d.attempt(seq, 0, &action, &call, "k"),
         )
         .await;
         assert!(waited.is_err(), "the caller stopped waiting");
         drop(claim);
         assert_eq!(d.store.pending(), 1);
-        assert!(d.claimed().contains(&seqs[0]), "held while the call runs");
+        assert!(d.claimed().contains(&seq), "held while the call runs");
         let began = std::time::Instant::now();
-        while d.store.pending() > 0 && began.elapsed() < Duration::from_secs(5) {
+        while (d.store.pending() > 0 || !d.claimed().is_empty())
+            && began.elapsed() < Duration::from_secs(5)
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(d.store.pending(), 0, "the attempt recorded its start");

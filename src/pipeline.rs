@@ -844,13 +844,12 @@ impl Bridge {
         };
         let ans = Answer::new(status, report);
         if all_done {
-            let store = self.store.clone();
-            let response = ans.body().to_owned();
-            tokio::spawn(async move {
-                let _ = store
-                    .set_answer(delivery_id, 200, outcome_name(Outcome::Accepted), response)
-                    .await;
-            });
+            self.store.set_answer(
+                delivery_id,
+                200,
+                outcome_name(Outcome::Accepted),
+                ans.body().to_owned(),
+            );
         } else {
             self.dispatcher.nudge();
         }

@@ -5,7 +5,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use super::*;
 use crate::{
     config::SpoolConfig,
-    dispatch::tests::Reachable,
+    dispatch::tests::{Accepting, Reachable},
     mapping::tests::{fixture_body, rule_set},
 };
 
@@ -93,38 +93,10 @@ async fn rules_without_comprehensions_are_evaluated_on_the_request_and_others_ap
     );
 }
 
-/// A reachable Temporal that accepts every action, or refuses them all.
-struct Answering(bool);
-
-impl Gateway for Answering {
-    fn execute<'a>(
-        &'a self,
-        _: &'a PlannedAction,
-        _: &'a CallContext,
-        _: &'a str,
-    ) -> futures_util::future::BoxFuture<'a, Result<ActionResult, TemporalError>> {
-        let accept = self.0;
-        Box::pin(async move {
-            if accept {
-                Ok(ActionResult {
-                    status: crate::temporal::ActionStatus::Started,
-                    run_id: Some("run".into()),
-                })
-            } else {
-                Err(TemporalError::Unavailable("refused in this test".into()))
-            }
-        })
-    }
-
-    fn is_ready(&self) -> bool {
-        true
-    }
-}
-
 #[tokio::test]
 async fn only_an_answer_that_relies_on_the_spool_waits_for_the_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let b = bridge_to(dir.path(), Arc::new(Answering(true)));
+    let b = bridge_to(dir.path(), Arc::new(Accepting(0.into(), Duration::ZERO)));
     let ans = b.handle(delivery("git.push.json")).await;
     assert_eq!(ans.status, 200, "{:?}", ans.report);
     assert_eq!(b.store.disk_syncs(), 0, "Temporal has it: no fsync");
@@ -135,7 +107,8 @@ async fn only_an_answer_that_relies_on_the_spool_waits_for_the_disk() {
     assert_eq!(b.store.disk_syncs(), 1, "the duplicate's answer waited");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let b = bridge_to(dir.path(), Arc::new(Answering(false)));
+    // Reachable, and refuses every action.
+    let b = bridge_to(dir.path(), Arc::new(Reachable(true.into())));
     let ans = b.handle(delivery("git.push.json")).await;
     assert_eq!(ans.status, 202, "{:?}", ans.report);
     assert_eq!(b.store.disk_syncs(), 1, "a 202 waits for the disk");

@@ -145,6 +145,7 @@ impl Application {
     /// (up to the configured shutdown timeout).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let grace = self.state.config.limits.shutdown_timeout;
+        let store = self.state.bridge.store.clone();
         if let Some(admin) = self.admin_listener {
             let app = admin_router(self.state.clone());
             let signal = shutdown.clone();
@@ -193,6 +194,12 @@ impl Application {
         if let Some(d) = self.dispatcher {
             // Undelivered actions stay in the spool for the next start.
             let _ = tokio::time::timeout(Duration::from_secs(10), d).await;
+        }
+        // Writes nobody waits for (log entries, answers, actions marked
+        // delivered) are queued before this barrier: once it returns they
+        // are written, and on disk.
+        if let Err(e) = store.sync().await {
+            tracing::warn!(error = %e, "could not write the last of the delivery store");
         }
         tracing::info!("stopped");
         Ok(())

@@ -24,7 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use writer::{Call, Job, Pending};
+use writer::{Call, Job, Pending, Reply};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -366,6 +366,35 @@ fn find_in(
 
 /// One-off changes to what earlier versions stored, each run once
 /// (counted in SQLite's `user_version`).
+/// The job that marks action `seq` delivered; its result says whether a
+/// later action of the same workflow id waits for it.
+fn completion(
+    seq: i64,
+    result: &str,
+    run_id: Option<String>,
+) -> impl FnOnce(&Connection, &mut Pending) -> rusqlite::Result<bool> + Send + 'static {
+    let result = result.to_owned();
+    let now = unix_ms(SystemTime::now());
+    move |c, pending| {
+        let changed = c
+            .prepare_cached(
+                "UPDATE actions SET state = 'done', result = ?2, run_id = ?3, attempts = attempts + 1,
+                 last_error = NULL, updated_ms = ?4 WHERE seq = ?1 AND state = 'pending'",
+            )?
+            .execute(params![seq, result, run_id, now])?;
+        pending.delta = -i64::try_from(changed).unwrap_or(0);
+        if changed > 0 {
+            refresh_code_of_action(c, seq)?;
+        }
+        c.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM actions b, actions a
+                            WHERE a.seq = ?1 AND b.state = 'pending'
+                              AND b.workflow_id = a.workflow_id AND b.seq > a.seq)",
+        )?
+        .query_row(params![seq], |r| r.get(0))
+    }
+}
+
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < 1 {
@@ -584,18 +613,38 @@ impl Store {
         self.send(Call {
             f: Some(f),
             out: None,
-            reply: Some(reply),
+            reply: Reply::Wait(reply),
             sync,
             savepoint,
-        })?;
+        });
         rx.await
             .map_err(|_| StoreError::Task("store writer dropped a job".into()))?
     }
 
-    fn send(&self, job: impl Job + 'static) -> Result<(), StoreError> {
-        self.tx
-            .send(Box::new(job))
-            .map_err(|_| StoreError::Task("store writer stopped".into()))
+    /// Runs `f` in the writer's next transaction without waiting for it;
+    /// `then` gets its result on the writer thread once it is committed
+    /// (without waiting for the disk, as [`Store::call_relaxed`]), or
+    /// failed. It is queued before this returns, so every later store call
+    /// sees it.
+    fn submit_then<T, F>(&self, f: F, then: impl FnOnce(Result<T, StoreError>) + Send + 'static)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Pending) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.send(Call {
+            f: Some(f),
+            out: None,
+            reply: Reply::Then(Box::new(then)),
+            sync: false,
+            savepoint: true,
+        });
+    }
+
+    /// Queues a job; a writer that stopped fails it at once.
+    fn send(&self, job: impl Job + 'static) {
+        if let Err(mpsc::SendError(job)) = self.tx.send(Box::new(job)) {
+            job.finish(Err("store writer stopped".into()));
+        }
     }
 
     /// Writes a delivery-log entry (`rec.remembered` false: it never makes
@@ -635,13 +684,15 @@ impl Store {
                 .map(drop)
             }),
             out: None,
-            reply: None,
+            reply: Reply::Then(Box::new(|r: Result<(), StoreError>| {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "could not write the delivery log");
+                }
+            })),
             sync: false,
             savepoint: false,
         };
-        if let Err(e) = self.send(job) {
-            tracing::warn!(error = %e, "could not write the delivery log");
-        }
+        self.send(job);
     }
 
     /// Pending actions right now (kept in memory; exact after startup).
@@ -847,27 +898,20 @@ impl Store {
         result: &str,
         run_id: Option<String>,
     ) -> Result<bool, StoreError> {
-        let result = result.to_owned();
-        let now = unix_ms(SystemTime::now());
-        self.call_counted_relaxed(move |c, pending| {
-            let changed = c
-                .prepare_cached(
-                    "UPDATE actions SET state = 'done', result = ?2, run_id = ?3, attempts = attempts + 1,
-                     last_error = NULL, updated_ms = ?4 WHERE seq = ?1 AND state = 'pending'",
-                )?
-                .execute(params![seq, result, run_id, now])?;
-            pending.delta = -i64::try_from(changed).unwrap_or(0);
-            if changed > 0 {
-                refresh_code_of_action(c, seq)?;
-            }
-            c.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM actions b, actions a
-                                WHERE a.seq = ?1 AND b.state = 'pending'
-                                  AND b.workflow_id = a.workflow_id AND b.seq > a.seq)",
-            )?
-            .query_row(params![seq], |r| r.get(0))
-        })
-        .await
+        self.call_counted_relaxed(completion(seq, result, run_id))
+            .await
+    }
+
+    /// [`Store::complete`] without waiting for it: `then` gets its result
+    /// on the writer thread, after the commit.
+    pub fn complete_then(
+        &self,
+        seq: i64,
+        result: &str,
+        run_id: Option<String>,
+        then: impl FnOnce(Result<bool, StoreError>) + Send + 'static,
+    ) {
+        self.submit_then(completion(seq, result, run_id), then);
     }
 
     /// Records a failed attempt; the action goes again at `next_attempt_ms`,
@@ -1039,22 +1083,24 @@ impl Store {
         .await
     }
 
-    /// Replaces the stored answer of a delivery (after its fast path).
-    pub async fn set_answer(
-        &self,
-        delivery_id: i64,
-        status: u16,
-        outcome: String,
-        response: String,
-    ) -> Result<(), StoreError> {
-        self.call_relaxed(move |c| {
-            c.prepare_cached(
-                "UPDATE deliveries SET status = ?2, outcome = ?3, response = ?4 WHERE id = ?1",
-            )?
-            .execute(params![delivery_id, status, outcome, response])
-            .map(|_| ())
-        })
-        .await
+    /// Replaces the stored answer of a delivery (after its fast path),
+    /// without waiting for it (a failure is logged). A power cut may lose
+    /// it, as [`Store::call_relaxed`] writes.
+    pub fn set_answer(&self, delivery_id: i64, status: u16, outcome: String, response: String) {
+        self.submit_then(
+            move |c, _| {
+                c.prepare_cached(
+                    "UPDATE deliveries SET status = ?2, outcome = ?3, response = ?4 WHERE id = ?1",
+                )?
+                .execute(params![delivery_id, status, outcome, response])
+                .map(drop)
+            },
+            move |r| {
+                if let Err(e) = r {
+                    tracing::warn!(delivery_id, error = %e, "could not store the answer");
+                }
+            },
+        );
     }
 
     /// Up to `limit` deliveries recorded before reason codes existed:

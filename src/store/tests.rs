@@ -59,6 +59,20 @@ pub(crate) async fn admit_nth(s: &Store, i: i64) -> Result<Admission, StoreError
     .await
 }
 
+/// Keeps the store's writer busy until the sender returned is dropped:
+/// every job queued meanwhile waits.
+pub(crate) fn block_writer(s: &Store) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    s.submit_then(
+        move |_, _| {
+            let _ = rx.recv();
+            Ok(())
+        },
+        |_| {},
+    );
+    tx
+}
+
 fn seqs(a: Admission) -> Vec<i64> {
     match a {
         Admission::Admitted { seqs, .. } => seqs,

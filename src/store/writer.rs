@@ -53,11 +53,19 @@ pub(super) trait Job: Send {
     fn must_sync(&self) -> bool;
 }
 
-/// A closure job with a reply channel.
+/// Where a job's result goes.
+pub(super) enum Reply<T> {
+    /// To a caller waiting for it.
+    Wait(oneshot::Sender<Result<T, StoreError>>),
+    /// To a function, on the writer thread after the commit; nobody waits.
+    Then(Box<dyn FnOnce(Result<T, StoreError>) + Send>),
+}
+
+/// A closure job and where its result goes.
 pub(super) struct Call<T, F> {
     pub f: Option<F>,
     pub out: Option<rusqlite::Result<T>>,
-    pub reply: Option<oneshot::Sender<Result<T, StoreError>>>,
+    pub reply: Reply<T>,
     pub sync: bool,
     /// Whether `f` runs in a savepoint of its own, so that its failure
     /// leaves the batch as it was. A job of one statement needs none
@@ -101,20 +109,20 @@ where
         self.sync
     }
 
-    fn finish(mut self: Box<Self>, committed: Result<(), String>) {
-        let result = match (self.out.take(), committed) {
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let Self { out, reply, .. } = *self;
+        let result = match (out, committed) {
             (Some(Ok(v)), Ok(())) => Ok(v),
             (Some(Err(e)), _) => Err(StoreError::from(e)),
             (Some(Ok(_)), Err(m)) => Err(StoreError::Commit(m)),
-            (None, _) => Err(StoreError::Task("job never ran".into())),
+            (None, Err(m)) => Err(StoreError::Task(m)),
+            (None, Ok(())) => Err(StoreError::Task("job never ran".into())),
         };
-        match (self.reply.take(), result) {
-            (Some(reply), result) => {
-                let _ = reply.send(result);
+        match reply {
+            Reply::Wait(tx) => {
+                let _ = tx.send(result);
             }
-            // Nobody waits for it (a delivery-log entry): say it failed.
-            (None, Err(e)) => tracing::warn!(error = %e, "could not write the delivery log"),
-            (None, Ok(_)) => {}
+            Reply::Then(then) => then(result),
         }
     }
 }
