@@ -392,15 +392,15 @@ async fn main() {
                 startup_direct["maxMs"].as_f64().unwrap_or(0.0)
             ),
         ),
-        ("idle RSS after start (5 starts)".into(), {
-            let idle: Vec<f64> = startup_durable["idleRssMiB"]
-                .as_array()
-                .map(|v| v.iter().filter_map(serde_json::Value::as_f64).collect())
-                .unwrap_or_default();
-            let lo = idle.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = idle.iter().copied().fold(0.0, f64::max);
-            format!("{lo:.1}-{hi:.1} MiB")
-        }),
+        (
+            "idle RSS after start (5 starts), of which the process's own (anonymous) memory"
+                .into(),
+            format!(
+                "{}, {}",
+                mib_range(&startup_durable["idleRssMiB"]),
+                mib_range(&startup_durable["idleAnonRssMiB"])
+            ),
+        ),
         (
             format!("RSS with 0 / {backlog} queued deliveries (Temporal down)"),
             format!(
@@ -546,4 +546,15 @@ async fn client_run(run: &mut Run, temporal: TemporalServer, n: u64, c: usize) -
         temporal_calls: n,
     };
     (phase, temporal_cpu)
+}
+
+/// The lowest and highest of a JSON list of MiB values, as `lo-hi MiB`.
+fn mib_range(values: &serde_json::Value) -> String {
+    let values: Vec<f64> = values
+        .as_array()
+        .map(|v| v.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default();
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(0.0, f64::max);
+    format!("{lo:.1}-{hi:.1} MiB")
 }

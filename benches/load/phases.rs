@@ -216,6 +216,7 @@ pub async fn startup(run: &Run, temporal: &TemporalServer, delivery: &str, times
     let rules = run.rules("BenchStartup");
     let mut ms = Vec::new();
     let mut idle = Vec::new();
+    let mut anon = Vec::new();
     for _ in 0..times {
         let setup = BridgeSetup {
             delivery,
@@ -225,10 +226,11 @@ pub async fn startup(run: &Run, temporal: &TemporalServer, delivery: &str, times
         ms.push(bridge.startup.as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_secs(1)).await;
         idle.push(bridge.rss_mib());
+        anon.push(bridge.anon_rss_mib());
     }
     ms.sort_by(f64::total_cmp);
     json!({"delivery": delivery, "startupMs": ms, "medianMs": ms[ms.len() / 2],
-           "maxMs": ms.last(), "idleRssMiB": idle})
+           "maxMs": ms.last(), "idleRssMiB": idle, "idleAnonRssMiB": anon})
 }
 
 /// RSS of a durable bridge with Temporal unreachable while `total`

@@ -16,7 +16,7 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`, `RssAnon`).
 pub fn status_kib(pid: u32, field: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     text.lines()
@@ -349,6 +349,12 @@ impl Bridge {
     /// Resident set size now, MiB.
     pub fn rss_mib(&self) -> f64 {
         status_kib(self.pid(), "VmRSS") as f64 / 1024.0
+    }
+
+    /// Of the resident set, the process's own memory (`RssAnon`), MiB:
+    /// the rest is mapped files, above all the executable's own pages.
+    pub fn anon_rss_mib(&self) -> f64 {
+        status_kib(self.pid(), "RssAnon") as f64 / 1024.0
     }
 
     /// Peak resident set size, MiB.
