@@ -552,6 +552,7 @@ impl Store {
         let counter = Arc::clone(&pending);
         let syncs = Arc::new(AtomicU64::new(0));
         let disk = writer::Disk {
+            db: data_dir.join(DB_FILE),
             wal: data_dir.join(format!("{DB_FILE}-wal")),
             syncs: Arc::clone(&syncs),
         };

@@ -137,7 +137,9 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// The writer's way to the disk outside SQLite: the WAL file, for
 /// barriers, and a count of the times it waited for the disk.
 pub(super) struct Disk {
-    /// The database's `-wal` file.
+    /// The database file.
+    pub db: PathBuf,
+    /// Its `-wal` file.
     pub wal: PathBuf,
     /// Commits that waited for the disk, and barriers that did.
     pub syncs: Arc<AtomicU64>,
@@ -149,7 +151,14 @@ impl Disk {
     /// the WAL first), and an fsync through any handle of a file flushes
     /// all of it. `fdatasync`, as SQLite's own syncs on Linux.
     fn sync_wal(&self) -> std::io::Result<()> {
-        std::fs::File::open(&self.wal)?.sync_data()?;
+        let file = match std::fs::File::open(&self.wal) {
+            Ok(f) => f,
+            // No WAL (a file system SQLite cannot keep one on): commits
+            // went to the database file itself.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::File::open(&self.db)?,
+            Err(e) => return Err(e),
+        };
+        file.sync_data()?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
