@@ -8,11 +8,9 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    task::Poll,
     time::{Duration, SystemTime},
 };
 
-use futures_util::future::BoxFuture;
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -97,20 +95,6 @@ impl Drop for Claim {
             if *holders == 0 {
                 claims.remove(&self.seq);
             }
-        }
-    }
-}
-
-/// An attempt run by its caller that goes on in a task of its own when
-/// the caller drops it unfinished.
-struct Detachable(Option<BoxFuture<'static, Result<ActionResult, TemporalError>>>);
-
-impl Drop for Detachable {
-    fn drop(&mut self) {
-        if let Some(rest) = self.0.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(rest);
         }
     }
 }
@@ -281,21 +265,9 @@ impl Dispatcher {
             drop(permit);
             result
         };
-        // Run here; only a caller that stops waiting hands what is left of
-        // it to a task of its own (a task for every attempt cost a spawn
-        // and a wake-up per delivery).
-        let mut rest = Detachable(Some(Box::pin(attempt.in_current_span())));
-        std::future::poll_fn(|cx| {
-            let Some(attempt) = rest.0.as_mut() else {
-                return Poll::Ready(Err(TemporalError::Unavailable(
-                    "attempt already ended".into(),
-                )));
-            };
-            let result = std::task::ready!(attempt.as_mut().poll(cx));
-            rest.0 = None;
-            Poll::Ready(result)
-        })
-        .await
+        tokio::spawn(attempt.in_current_span())
+            .await
+            .unwrap_or_else(|e| Err(TemporalError::Unavailable(format!("attempt failed: {e}"))))
     }
 
     async fn attempt_to_end(
