@@ -340,6 +340,22 @@ impl Dispatcher {
         result
     }
 
+    /// Waits, up to `limit`, until no attempt of the fast path that
+    /// outlived its request is running: their results are queued for the
+    /// store by then.
+    pub async fn detached_attempts_ended(&self, limit: Duration) {
+        let all = u32::try_from(MAX_DETACHED_ATTEMPTS).unwrap_or(u32::MAX);
+        if tokio::time::timeout(limit, self.detached.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?limit,
+                "attempts of the fast path still running; the dispatcher sends them again after the restart"
+            );
+        }
+    }
+
     /// Runs the dispatcher until `shutdown`.
     pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         let me = Arc::clone(self);
@@ -636,6 +652,25 @@ pub(crate) mod tests {
         assert_eq!(d.store.pending(), 0, "recorded as delivered");
         assert!(d.claimed().is_empty(), "and let go");
         assert_eq!(temporal.0.load(Ordering::Acquire), 1, "one call");
+    }
+
+    #[tokio::test]
+    async fn shutdown_can_wait_for_the_attempts_that_outlived_their_request() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let temporal = Arc::new(Accepting(0.into(), Duration::from_millis(300)));
+        let (d, seq, action, call) = with_one_action(dir.path(), &temporal).await;
+        let claim = d.claim(seq).expect("claim");
+        let waited = tokio::time::timeout(
+            Duration::from_millis(20),
+            d.attempt(seq, 0, &action, &call, "k"),
+        )
+        .await;
+        assert!(waited.is_err(), "the caller stopped waiting");
+        drop(claim);
+        d.detached_attempts_ended(Duration::from_secs(5)).await;
+        // The barrier comes after the completion the attempt queued.
+        d.store.sync().await.expect("sync");
+        assert_eq!(d.store.pending(), 0, "recorded before shutdown goes on");
     }
 
     #[tokio::test]

@@ -146,6 +146,7 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let grace = self.state.config.limits.shutdown_timeout;
         let store = self.state.bridge.store.clone();
+        let dispatcher = Arc::clone(&self.state.bridge.dispatcher);
         if let Some(admin) = self.admin_listener {
             let app = admin_router(self.state.clone());
             let signal = shutdown.clone();
@@ -195,6 +196,9 @@ impl Application {
             // Undelivered actions stay in the spool for the next start.
             let _ = tokio::time::timeout(Duration::from_secs(10), d).await;
         }
+        dispatcher
+            .detached_attempts_ended(Duration::from_secs(5))
+            .await;
         // Writes nobody waits for (log entries, answers, actions marked
         // delivered) are queued before this barrier: once it returns they
         // are written, and on disk.

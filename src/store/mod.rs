@@ -519,7 +519,8 @@ impl Store {
             source,
         })?;
         let conn = Connection::open(data_dir.join(DB_FILE))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let journal: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         // FULL: a transaction is on disk before the commit returns, so an
         // answered delivery is never lost by a crash or power cut.
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -551,15 +552,28 @@ impl Store {
         let pending = Arc::new(AtomicI64::new(pending));
         let counter = Arc::clone(&pending);
         let syncs = Arc::new(AtomicU64::new(0));
+        // Opened once: a handle opened after a failed write-back would not
+        // hear of it. (The reads above made SQLite create the file.)
+        let wal = journal
+            .eq_ignore_ascii_case("wal")
+            .then(|| std::fs::File::open(data_dir.join(format!("{DB_FILE}-wal"))))
+            .transpose()
+            .map_err(|source| StoreError::Io {
+                path: data_dir.join(format!("{DB_FILE}-wal")),
+                source,
+            })?;
+        if wal.is_none() {
+            tracing::warn!(journal_mode = %journal, "SQLite keeps no WAL here; every commit waits for the disk");
+        }
         let disk = writer::Disk {
-            db: data_dir.join(DB_FILE),
-            wal: data_dir.join(format!("{DB_FILE}-wal")),
+            wal,
             syncs: Arc::clone(&syncs),
+            failed: None,
         };
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
-                writer::run(conn, rx, max_batch, counter, checkpointer.as_ref(), &disk);
+                writer::run(conn, rx, max_batch, counter, checkpointer.as_ref(), disk);
             })
             .map_err(|source| StoreError::Io {
                 path: data_dir.to_owned(),

@@ -14,13 +14,10 @@
 //! fsyncs the WAL file when an earlier batch left commits that are not
 //! on disk yet, and does nothing when none did.
 
-use std::{
-    path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicI64, AtomicU64, Ordering},
-        mpsc::{Receiver, TryRecvError},
-    },
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, AtomicU64, Ordering},
+    mpsc::{Receiver, TryRecvError},
 };
 
 use rusqlite::Connection;
@@ -122,7 +119,13 @@ where
             Reply::Wait(tx) => {
                 let _ = tx.send(result);
             }
-            Reply::Then(then) => then(result),
+            // On the writer thread: a panic there would stop the store.
+            Reply::Then(then) => {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| then(result))).is_err()
+                {
+                    tracing::error!("a store callback panicked");
+                }
+            }
         }
     }
 }
@@ -137,30 +140,40 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// The writer's way to the disk outside SQLite: the WAL file, for
 /// barriers, and a count of the times it waited for the disk.
 pub(super) struct Disk {
-    /// The database file.
-    pub db: PathBuf,
-    /// Its `-wal` file.
-    pub wal: PathBuf,
+    /// The database's `-wal` file, open since the store opened; `None`
+    /// when SQLite keeps no WAL (a file system it cannot keep one on):
+    /// then every commit waits for the disk and a barrier has nothing to do.
+    pub wal: Option<std::fs::File>,
     /// Commits that waited for the disk, and barriers that did.
     pub syncs: Arc<AtomicU64>,
+    /// The first failed sync. The kernel reports a failed write-back once,
+    /// so a later sync that succeeds does not put what failed on disk:
+    /// every later barrier fails with it, until the bridge restarts.
+    pub failed: Option<String>,
 }
 
 impl Disk {
     /// Puts every commit written so far on disk. The WAL holds them all
     /// (commits reach the database file only by a checkpoint, which syncs
-    /// the WAL first), and an fsync through any handle of a file flushes
-    /// all of it. `fdatasync`, as SQLite's own syncs on Linux.
-    fn sync_wal(&self) -> std::io::Result<()> {
-        let file = match std::fs::File::open(&self.wal) {
-            Ok(f) => f,
-            // No WAL (a file system SQLite cannot keep one on): commits
-            // went to the database file itself.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::File::open(&self.db)?,
-            Err(e) => return Err(e),
-        };
-        file.sync_data()?;
-        self.syncs.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+    /// the WAL first), and `fdatasync` flushes all of the file, written
+    /// through whichever handle.
+    fn sync_wal(&mut self) -> Result<(), String> {
+        if let Some(failed) = &self.failed {
+            return Err(failed.clone());
+        }
+        let Some(wal) = &self.wal else { return Ok(()) };
+        match wal.sync_data() {
+            Ok(()) => {
+                self.syncs.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                let failed = format!("could not sync the WAL: {e}");
+                tracing::error!(error = %e, "could not sync the delivery store's WAL; what needs the disk fails until the bridge restarts");
+                self.failed = Some(failed.clone());
+                Err(failed)
+            }
+        }
     }
 }
 
@@ -172,7 +185,7 @@ pub(super) fn run(
     max_batch: usize,
     pending: Arc<AtomicI64>,
     checkpointer: Option<&Checkpointer>,
-    disk: &Disk,
+    mut disk: Disk,
 ) {
     // The store opens its connection with `synchronous=FULL`.
     let mut synced = true;
@@ -189,7 +202,8 @@ pub(super) fn run(
         }
         // WAL mode keeps commits in order: a batch committed without a
         // sync is on disk once any later batch is synced.
-        let sync = batch.iter().any(|j| j.must_sync());
+        // Without a WAL every commit waits for the disk.
+        let sync = disk.wal.is_none() || batch.iter().any(|j| j.must_sync());
         if sync != synced {
             let pragma = if sync {
                 "PRAGMA synchronous = FULL"
@@ -257,7 +271,7 @@ pub(super) fn run(
                 } else if sync && behind {
                     match disk.sync_wal() {
                         Ok(()) => behind = false,
-                        Err(e) => committed = Err(format!("could not sync the WAL: {e}")),
+                        Err(e) => committed = Err(e),
                     }
                 }
             }
