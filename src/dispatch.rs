@@ -654,19 +654,30 @@ pub(crate) mod tests {
         assert_eq!(temporal.0.load(Ordering::Acquire), 1, "one call");
     }
 
+    /// Starts an attempt of `seq` on the fast path and stops waiting for
+    /// it after 20 ms, before `Accepting` answers.
+    async fn stop_waiting_for_an_attempt(
+        d: &Arc<Dispatcher>,
+        seq: i64,
+        action: &PlannedAction,
+        call: &CallContext,
+    ) {
+        let claim = d.claim(seq).expect("claim");
+        let waited = tokio::time::timeout(
+            Duration::from_millis(20),
+            d.attempt(seq, 0, action, call, "k"),
+        )
+        .await;
+        assert!(waited.is_err(), "the caller stopped waiting");
+        drop(claim);
+    }
+
     #[tokio::test]
     async fn shutdown_can_wait_for_the_attempts_that_outlived_their_request() {
         let dir = tempfile::tempdir().expect("tempdir");
         let temporal = Arc::new(Accepting(0.into(), Duration::from_millis(300)));
         let (d, seq, action, call) = with_one_action(dir.path(), &temporal).await;
-        let claim = d.claim(seq).expect("claim");
-        let waited = tokio::time::timeout(
-            Duration::from_millis(20),
-            d.attempt(seq, 0, &action, &call, "k"),
-        )
-        .await;
-        assert!(waited.is_err(), "the caller stopped waiting");
-        drop(claim);
+        stop_waiting_for_an_attempt(&d, seq, &action, &call).await;
         d.detached_attempts_ended(Duration::from_secs(5)).await;
         // The barrier comes after the completion the attempt queued.
         d.store.sync().await.expect("sync");
@@ -678,14 +689,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let temporal = Arc::new(Accepting(0.into(), Duration::from_millis(200)));
         let (d, seq, action, call) = with_one_action(dir.path(), &temporal).await;
-        let claim = d.claim(seq).expect("claim");
-        let waited = tokio::time::timeout(
-            Duration::from_millis(20),
-            d.attempt(seq, 0, &action, &call, "k"),
-        )
-        .await;
-        assert!(waited.is_err(), "the caller stopped waiting");
-        drop(claim);
+        stop_waiting_for_an_attempt(&d, seq, &action, &call).await;
         assert_eq!(d.store.pending(), 1);
         assert!(d.claimed().contains(&seq), "held while the call runs");
         let began = std::time::Instant::now();

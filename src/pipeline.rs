@@ -771,19 +771,18 @@ impl Bridge {
         // With a place on the fast path the admission does not wait for
         // the disk: an answer of 200 comes from Temporal, which keeps the
         // actions by then. Only a 202 needs the spool on disk first.
-        let max_pending = Some(settings.max_pending);
         let unsynced = fast_path.is_some();
-        let admitted = if unsynced {
-            self.store
-                .admit_unsynced(record, spooled, max_pending, unix_ms(hold))
-                .instrument(tracing::info_span!("spool.write"))
-                .await
-        } else {
-            self.store
-                .admit(record, spooled, max_pending, unix_ms(hold))
-                .instrument(tracing::info_span!("spool.write"))
-                .await
-        };
+        let admitted = self
+            .store
+            .admit_with(
+                !unsynced,
+                record,
+                spooled,
+                Some(settings.max_pending),
+                unix_ms(hold),
+            )
+            .instrument(tracing::info_span!("spool.write"))
+            .await;
         let (delivery_id, seqs, heads) = match admitted {
             Ok(Admission::Admitted {
                 delivery_id,

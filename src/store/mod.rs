@@ -364,8 +364,6 @@ fn find_in(
         .optional()
 }
 
-/// One-off changes to what earlier versions stored, each run once
-/// (counted in SQLite's `user_version`).
 /// The job that marks action `seq` delivered; its result says whether a
 /// later action of the same workflow id waits for it.
 fn completion(
@@ -395,6 +393,8 @@ fn completion(
     }
 }
 
+/// One-off changes to what earlier versions stored, each run once
+/// (counted in SQLite's `user_version`).
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < 1 {
@@ -554,12 +554,13 @@ impl Store {
         let syncs = Arc::new(AtomicU64::new(0));
         // Opened once: a handle opened after a failed write-back would not
         // hear of it. (The reads above made SQLite create the file.)
+        let wal_path = data_dir.join(format!("{DB_FILE}-wal"));
         let wal = journal
             .eq_ignore_ascii_case("wal")
-            .then(|| std::fs::File::open(data_dir.join(format!("{DB_FILE}-wal"))))
+            .then(|| std::fs::File::open(&wal_path))
             .transpose()
             .map_err(|source| StoreError::Io {
-                path: data_dir.join(format!("{DB_FILE}-wal")),
+                path: wal_path,
                 source,
             })?;
         if wal.is_none() {
@@ -641,8 +642,14 @@ impl Store {
     /// (without waiting for the disk, as [`Store::call_relaxed`]), or
     /// failed. It is queued before this returns, so every later store call
     /// sees it.
-    fn submit_then<T, F>(&self, f: F, then: impl FnOnce(Result<T, StoreError>) + Send + 'static)
-    where
+    /// `savepoint`: whether `f` runs in a savepoint of its own (see
+    /// `writer::Call`).
+    fn submit_then<T, F>(
+        &self,
+        savepoint: bool,
+        f: F,
+        then: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Pending) -> rusqlite::Result<T> + Send + 'static,
     {
@@ -651,7 +658,7 @@ impl Store {
             out: None,
             reply: Reply::Then(Box::new(then)),
             sync: false,
-            savepoint: true,
+            savepoint,
         });
     }
 
@@ -686,8 +693,10 @@ impl Store {
     }
 
     fn log_with(&self, rec: DeliveryRecord, room: tokio::sync::OwnedSemaphorePermit) {
-        let job = Call {
-            f: Some(move |c: &Connection, _: &mut Pending| {
+        // One statement: no savepoint needed.
+        self.submit_then(
+            false,
+            move |c, _| {
                 let _room = room;
                 insert_delivery(
                     c,
@@ -697,17 +706,13 @@ impl Store {
                     },
                 )
                 .map(drop)
-            }),
-            out: None,
-            reply: Reply::Then(Box::new(|r: Result<(), StoreError>| {
+            },
+            |r| {
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "could not write the delivery log");
                 }
-            })),
-            sync: false,
-            savepoint: false,
-        };
-        self.send(job);
+            },
+        );
     }
 
     /// Pending actions right now (kept in memory; exact after startup).
@@ -747,25 +752,7 @@ impl Store {
         max_pending: Option<i64>,
         first_attempt_ms: i64,
     ) -> Result<Admission, StoreError> {
-        self.admission(true, rec, actions, max_pending, first_attempt_ms)
-            .await
-    }
-
-    /// [`Store::admit`] committed without waiting for the disk, for a
-    /// delivery that goes to Temporal at once (the fast path): once
-    /// Temporal accepted its actions, the answer needs nothing of the
-    /// spool, and a power cut that loses the record loses what a lost
-    /// [`Store::remember`] does. An answer that relies on the spool (a 202)
-    /// must wait for [`Store::sync`] first. A crash of the bridge alone
-    /// loses nothing: the commit is in the WAL.
-    pub async fn admit_unsynced(
-        &self,
-        rec: DeliveryRecord,
-        actions: Vec<NewAction>,
-        max_pending: Option<i64>,
-        first_attempt_ms: i64,
-    ) -> Result<Admission, StoreError> {
-        self.admission(false, rec, actions, max_pending, first_attempt_ms)
+        self.admit_with(true, rec, actions, max_pending, first_attempt_ms)
             .await
     }
 
@@ -787,10 +774,17 @@ impl Store {
     /// memory, and a redelivery's calls carry the same request ids, which
     /// Temporal recognises.
     pub async fn remember(&self, rec: DeliveryRecord) -> Result<Admission, StoreError> {
-        self.admission(false, rec, vec![], None, 0).await
+        self.admit_with(false, rec, vec![], None, 0).await
     }
 
-    async fn admission(
+    /// [`Store::admit`], committed on disk before it returns only when
+    /// `sync`. Unsynced suits a delivery that goes to Temporal at once
+    /// (the fast path): once Temporal accepted its actions, the answer
+    /// needs nothing of the spool, and a power cut that loses the record
+    /// loses what a lost [`Store::remember`] does. An answer that relies on
+    /// the spool (a 202) must wait for [`Store::sync`] first. A crash of the
+    /// bridge alone loses nothing: the commit is in the WAL.
+    pub async fn admit_with(
         &self,
         sync: bool,
         rec: DeliveryRecord,
@@ -926,7 +920,7 @@ impl Store {
         run_id: Option<String>,
         then: impl FnOnce(Result<bool, StoreError>) + Send + 'static,
     ) {
-        self.submit_then(completion(seq, result, run_id), then);
+        self.submit_then(true, completion(seq, result, run_id), then);
     }
 
     /// Records a failed attempt; the action goes again at `next_attempt_ms`,
@@ -1103,6 +1097,7 @@ impl Store {
     /// it, as [`Store::call_relaxed`] writes.
     pub fn set_answer(&self, delivery_id: i64, status: u16, outcome: String, response: String) {
         self.submit_then(
+            false,
             move |c, _| {
                 c.prepare_cached(
                     "UPDATE deliveries SET status = ?2, outcome = ?3, response = ?4 WHERE id = ?1",

@@ -64,6 +64,7 @@ pub(crate) async fn admit_nth(s: &Store, i: i64) -> Result<Admission, StoreError
 pub(crate) fn block_writer(s: &Store) -> std::sync::mpsc::Sender<()> {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     s.submit_then(
+        false,
         move |_, _| {
             let _ = rx.recv();
             Ok(())
@@ -600,7 +601,8 @@ async fn a_barrier_syncs_what_went_unsynced_and_nothing_else() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Store::open(dir.path()).expect("open");
     let unsynced = |i: i64| {
-        s.admit_unsynced(
+        s.admit_with(
+            false,
             rec(&format!("u{i}"), None, i),
             vec![action(&format!("u{i}"))],
             None,
