@@ -169,6 +169,7 @@ pub async fn start_loop(
         max_ms: ms(hist.max()),
         statuses: BTreeMap::from([("ok".into(), n - errors), ("error".into(), errors)]),
         generator_cpu_s: procs::cpu_seconds("self") - cpu,
+        send_lag: None,
     }
 }
 
