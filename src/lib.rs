@@ -28,6 +28,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod pipeline;
 pub mod ruletests;
+pub mod sched;
 pub mod startup;
 pub mod store;
 pub mod subscriptions;

@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use ado_temporal_bridge::{cli, config::Config, startup::Application, subscriptions, telemetry};
+use ado_temporal_bridge::{
+    cli, config::Config, sched, startup::Application, subscriptions, telemetry,
+};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -26,12 +28,17 @@ fn main() -> ExitCode {
     // otherwise (tokio's own default would also read TOKIO_WORKER_THREADS,
     // and panic on a value it cannot parse).
     let mut threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    // `serve` reads its config first: it says how many threads to start.
+    // `serve` reads its config first: it says how many threads to start,
+    // and the slice they ask for, which this thread asks for first so that
+    // every thread started after it inherits it.
     let command = match args.command {
         cli::Command::Serve { config } => match Config::load(&config) {
             Ok(config) => {
                 threads = config.worker_threads.unwrap_or(threads);
-                Run::Serve(Box::new(config))
+                let slice = config
+                    .scheduler_slice
+                    .map(|s| (s, sched::set_slice(0, Some(s))));
+                Run::Serve(Box::new(config), slice)
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -55,13 +62,17 @@ fn main() -> ExitCode {
 
 /// What `main` runs once the runtime is up.
 enum Run {
-    Serve(Box<Config>),
+    /// The config, and the scheduler slice asked for with its outcome.
+    Serve(
+        Box<Config>,
+        Option<(std::time::Duration, std::io::Result<()>)>,
+    ),
     Tool(cli::Command),
 }
 
 async fn run(command: Run) -> ExitCode {
     let command = match command {
-        Run::Serve(config) => return serve(*config).await,
+        Run::Serve(config, slice) => return serve(*config, slice).await,
         Run::Tool(command) => command,
     };
     match command {
@@ -116,8 +127,20 @@ async fn run(command: Run) -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> ExitCode {
+async fn serve(
+    config: Config,
+    slice: Option<(std::time::Duration, std::io::Result<()>)>,
+) -> ExitCode {
     let telemetry = telemetry::init(config.log_format, &config.log_level);
+    match slice {
+        Some((slice, Ok(()))) => tracing::info!(?slice, "scheduler slice set (schedulerSlice)"),
+        Some((slice, Err(e))) => tracing::warn!(
+            ?slice,
+            error = %e,
+            "schedulerSlice not applied: the threads keep the kernel's default slice"
+        ),
+        None => {}
+    }
     let shutdown = CancellationToken::new();
     ado_temporal_bridge::startup::cancel_on_signals(shutdown.clone());
     let app = match Application::build(config, shutdown.clone()).await {

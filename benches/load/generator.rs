@@ -271,7 +271,8 @@ pub async fn closed_loop(target: &Target, n: u64, concurrency: usize) -> LoadRes
 /// up to its next millisecond tick, which alone made each request about a
 /// millisecond late, and that lateness counted as the bridge's latency.
 /// How late the requests still went out is measured and reported
-/// ([`LoadResult::send_lag`]).
+/// ([`LoadResult::send_lag`]). Meanwhile the generator's threads have the
+/// shortest scheduler slice ([`procs::ShortSlices`]).
 pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadResult {
     let idle = Arc::new(std::sync::Mutex::new(Vec::new()));
     for _ in 0..warm {
@@ -279,6 +280,7 @@ pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadR
         idle.lock().expect("pool").push(conn);
     }
     let cpu = procs::cpu_seconds("self");
+    let slices = procs::ShortSlices::now();
     let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
     let runtime = tokio::runtime::Handle::current();
     let target = target.clone();
@@ -315,6 +317,7 @@ pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadR
         *statuses.entry(status).or_default() += 1;
     }
     pacer.join().expect("pacer");
+    drop(slices);
     LoadResult {
         send_lag: Some(SendLag::of(&lags)),
         ..summarize(&hist, statuses, start.elapsed(), cpu)

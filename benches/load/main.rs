@@ -77,6 +77,12 @@ async fn main() {
     };
     let ceiling = generator::closed_loop(&trivial, ingest_n, c).await;
     eprintln!("generator vs trivial endpoint: {:.0}/s", ceiling.per_second);
+    // And its latency floor at the fixed rate.
+    let floor = generator::open_loop(&trivial, rate_n, rate, c).await;
+    eprintln!(
+        "generator vs trivial endpoint at a fixed rate: p99 {:.2} ms",
+        floor.p99_ms
+    );
 
     // Each run against Temporal gets a fresh dev server: a server that
     // already holds the workflows of earlier runs is slower, which would
@@ -103,6 +109,7 @@ async fn main() {
         fast_path_wait: "300ms",
         temporal_away: false,
         worker_threads: None,
+        scheduler_slice: None,
         split_cpus: false,
     };
     let one_thread = |s: Spec| Spec {
@@ -197,6 +204,18 @@ async fn main() {
             worker_threads: Some(1),
             ..spec(
                 "durable at a fixed rate, fastPathWait 0, 1 worker thread",
+                "durable",
+                true,
+                true,
+                rate_n,
+                Some(rate),
+            )
+        },
+        Spec {
+            fast_path_wait: "0s",
+            scheduler_slice: Some("100us"),
+            ..spec(
+                "durable at a fixed rate, fastPathWait 0, schedulerSlice 100us",
                 "durable",
                 true,
                 true,
@@ -306,6 +325,16 @@ async fn main() {
     rows.push(report::Row {
         name: "generator vs trivial endpoint",
         load: &ceiling,
+        started_per_second: None,
+        peak_rss_mib: None,
+        bridge_cpu_s: None,
+        temporal_cpu_s: None,
+        exactly_once: None,
+        load_before: &uptime_before,
+    });
+    rows.push(report::Row {
+        name: "generator vs trivial endpoint at a fixed rate",
+        load: &floor,
         started_per_second: None,
         peak_rss_mib: None,
         bridge_cpu_s: None,
@@ -440,6 +469,7 @@ async fn main() {
             "rateN": rate_n, "backlog": backlog, "drain": drain_n, "bodyBytes": run.main.size},
         "loadAverage": {"before": uptime_before, "after": uptime_after},
         "generatorCeiling": ceiling,
+        "generatorAtRate": floor,
         "directClient": runs_json(&clients),
         "bridge": runs_json(&phases),
         "durableOverClient": durable_ratio,

@@ -118,6 +118,8 @@ pub struct Spec {
     pub temporal_away: bool,
     /// `workerThreads`, or the bridge's default (one per CPU).
     pub worker_threads: Option<usize>,
+    /// `schedulerSlice`, or the kernel's default.
+    pub scheduler_slice: Option<&'static str>,
     /// Temporal on one CPU, the bridge and the generator on another: as
     /// when Temporal runs on machines of its own.
     pub split_cpus: bool,
@@ -136,6 +138,7 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
         fast_path_wait,
         temporal_away,
         worker_threads,
+        scheduler_slice,
         split_cpus,
     } = *spec;
     let bridge_cpus = run.cpus.clone().filter(|_| split_cpus).map(|c| c.rest);
@@ -152,6 +155,7 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
         group_commit,
         fast_path_wait,
         worker_threads,
+        scheduler_slice,
         cpus: bridge_cpus,
         ..BridgeSetup::durable(&address, &rules)
     };

@@ -18,6 +18,8 @@ use std::{
 
 use serde::Deserialize;
 
+use crate::sched;
+
 pub use auth::{Allow, AllowFile, AuthFile, BasicFile, HeaderFile, HmacFile, StandardWebhooksFile};
 pub use env::{Env, HumanDuration, expand, expand_with};
 pub use secret::Secret;
@@ -93,6 +95,10 @@ pub struct ConfigFile {
     /// the process may use).
     #[serde(default)]
     pub worker_threads: Option<Env<usize>>,
+    /// The time slice the bridge's threads ask Linux's scheduler for
+    /// (default: the kernel's).
+    #[serde(default)]
+    pub scheduler_slice: Option<Env<HumanDuration>>,
     /// Named webhook sources, each with its own credentials.
     pub sources: Vec<SourceFile>,
 }
@@ -355,6 +361,9 @@ pub struct Config {
     /// Threads of the async runtime; `None`: one per CPU the process may
     /// use (its CPU quota included).
     pub worker_threads: Option<usize>,
+    /// The slice the bridge's threads ask the scheduler for
+    /// ([`crate::sched`]); `None`: the kernel's default.
+    pub scheduler_slice: Option<Duration>,
     /// Webhook sources.
     pub sources: Vec<Source>,
 }
@@ -547,6 +556,16 @@ impl Config {
                 format!("must be from 1 to {MAX_WORKER_THREADS}"),
             ));
         }
+        let scheduler_slice = file.scheduler_slice.map(|Env(d)| d.0);
+        if scheduler_slice
+            .is_some_and(|d| !d.is_zero() && !(sched::MIN_SLICE..=sched::MAX_SLICE).contains(&d))
+        {
+            return Err(invalid(
+                "schedulerSlice",
+                "must be from 100us to 100ms (0s: the kernel's default)".into(),
+            ));
+        }
+        let scheduler_slice = scheduler_slice.filter(|d| !d.is_zero());
         if limits.max_body_bytes < 1024 {
             return Err(invalid(
                 "limits.maxBodyBytes",
@@ -675,6 +694,7 @@ impl Config {
             log_level,
             limits,
             worker_threads,
+            scheduler_slice,
             sources,
         })
     }

@@ -169,6 +169,28 @@ fn password_file_is_read_and_trimmed() {
 }
 
 #[test]
+fn the_scheduler_slice_is_the_kernels_unless_set_within_what_linux_grants() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let set = |value: &str| {
+        let text = format!("schedulerSlice: {value}\n{ISSUE_EXAMPLE}");
+        let p = write(dir.path(), "bridge.yaml", &text);
+        Config::load_with_env(&p, no_env)
+    };
+    let p = write(dir.path(), "bridge.yaml", ISSUE_EXAMPLE);
+    let c = Config::load_with_env(&p, no_env).expect("valid");
+    assert_eq!(c.scheduler_slice, None);
+    let us = |n| Some(Duration::from_micros(n));
+    assert_eq!(set("100us").expect("valid").scheduler_slice, us(100));
+    assert_eq!(set("1ms").expect("valid").scheduler_slice, us(1000));
+    assert_eq!(set("100ms").expect("valid").scheduler_slice, us(100_000));
+    assert_eq!(set("0s").expect("valid").scheduler_slice, None);
+    for wrong in ["99us", "101ms", "1s", "fast"] {
+        let err = set(wrong).expect_err(wrong).to_string();
+        assert!(err.contains("schedulerSlice"), "{wrong}: {err}");
+    }
+}
+
+#[test]
 fn worker_threads_are_one_per_cpu_unless_set_within_bounds() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = write(dir.path(), "bridge.yaml", ISSUE_EXAMPLE);

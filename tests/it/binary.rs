@@ -32,9 +32,10 @@ fn a_bad_config_exits_64_naming_file_and_field() {
     );
 }
 
-/// The runtime threads of a bridge started with `extra` in its config,
-/// once it answers `/healthz` (Temporal is not needed for that).
-fn runtime_threads_with(extra: &str) -> usize {
+/// The threads of a bridge started with `extra` in its config, by name
+/// with the scheduler slice each has, once it answers `/healthz` (Temporal
+/// is not needed for that).
+fn threads_with(extra: &str) -> Vec<(String, Duration)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     std::fs::write(
@@ -69,17 +70,53 @@ fn runtime_threads_with(extra: &str) -> usize {
             alive = resp.starts_with("HTTP/1.1 200");
         }
     }
-    // tokio gives its blocking threads the same name: this bridge has none
-    // yet (its Temporal address needs no DNS lookup).
     let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("threads");
-    let workers = tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim() == "tokio-rt-worker")
-        .count();
+    let threads = tasks
+        .filter_map(|t| {
+            let t = t.ok()?;
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let tid = t.file_name().to_str()?.parse().ok()?;
+            let slice = ado_temporal_bridge::sched::slice(tid).ok()?;
+            Some((name.trim().to_owned(), slice))
+        })
+        .collect();
     let _ = child.kill();
     let _ = child.wait();
     assert!(alive, "the bridge answered /healthz");
-    workers
+    threads
+}
+
+/// The runtime threads of a bridge started with `extra` in its config.
+fn runtime_threads_with(extra: &str) -> usize {
+    // tokio gives its blocking threads the same name: this bridge has none
+    // yet (its Temporal address needs no DNS lookup).
+    threads_with(extra)
+        .iter()
+        .filter(|(name, _)| name == "tokio-rt-worker")
+        .count()
+}
+
+#[test]
+fn scheduler_slice_is_what_every_thread_asks_for() {
+    let asked = Duration::from_micros(150);
+    let supported = std::thread::spawn(move || {
+        ado_temporal_bridge::sched::set_slice(0, Some(asked))
+            .map_err(|e| assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}"))
+            .is_ok()
+    })
+    .join()
+    .expect("probe");
+    let with = threads_with("schedulerSlice: 150us\n");
+    let without = threads_with("");
+    assert!(with.len() >= 4, "main, workers, store threads: {with:?}");
+    if supported {
+        assert!(with.iter().all(|(_, s)| *s == asked), "{with:?}");
+        assert!(without.iter().all(|(_, s)| *s != asked), "{without:?}");
+    } else {
+        // Where the kernel keeps no slice, the bridge runs as it would
+        // without the setting.
+        assert_eq!(with.len(), without.len());
+    }
 }
 
 #[test]
