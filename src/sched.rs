@@ -3,8 +3,9 @@
 //! Since Linux 6.12 a thread of the normal policies may ask the scheduler
 //! (EEVDF) for a slice of its own. A thread that wakes with a shorter slice
 //! than the thread running on its CPU takes the CPU at once, instead of
-//! waiting until the running thread has used its slice (0.75 ms times
-//! 1 + log2 of the CPUs, capped at 8: 1.4-3 ms on most machines). A request
+//! waiting until the running thread has used its slice (by default 0.7 ms
+//! times 1 + log2 of the CPUs, counted up to 8: 1.4 ms on 2 CPUs, 2.8 ms on
+//! 8 or more). A request
 //! passes between threads a few times before it is answered, and behind a
 //! busy neighbour (Temporal on the same node) each of those waits shows in
 //! the answer's latency. A thread keeps its slice's worth of CPU time either

@@ -9,7 +9,9 @@
 //! `BENCH_BACKLOG` (100000), `BENCH_DRAIN` (10000), `TEMPORAL_CLI`
 //! (`temporal`), `BENCH_RESULTS_DIR` (`bench-results/`). `BENCH_ONLY`
 //! runs only the named bridge runs (`durable|direct`) and writes no files;
-//! with `BENCH_PERF=DIR` each is recorded with `perf record`.
+//! with `BENCH_PERF=DIR` each is recorded with `perf record`;
+//! `BENCH_SCHEDULER_SLICE` gives those runs `schedulerSlice` (an A/B of
+//! the setting).
 
 #[path = "../support/workload.rs"]
 mod workload;
@@ -269,9 +271,16 @@ async fn main() {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     if !only.is_empty() {
         // Iterating on one phase (with BENCH_PERF, under perf): no files.
+        let slice: Option<&'static str> = std::env::var("BENCH_SCHEDULER_SLICE")
+            .ok()
+            .map(|s| &*s.leak());
         for s in plan.iter().filter(|s| only.split('|').any(|o| o == s.name)) {
             let temporal = temporal_for(s);
-            bridge_phase(&mut run, &temporal, s).await;
+            let s = Spec {
+                scheduler_slice: slice.or(s.scheduler_slice),
+                ..*s
+            };
+            bridge_phase(&mut run, &temporal, &s).await;
         }
         return;
     }

@@ -234,6 +234,7 @@ app.kubernetes.io/part-of: ado-temporal-bridge
 {{- if $b.ruleTimeout }}{{ $_ := set $limits "ruleTimeout" $b.ruleTimeout }}{{ end -}}
 {{- if $limits }}{{ $_ := set $cfg "limits" $limits }}{{ end -}}
 {{- if not (kindIs "invalid" $b.workerThreads) }}{{ $_ := set $cfg "workerThreads" (int64 $b.workerThreads) }}{{ end -}}
+{{- if $b.schedulerSlice }}{{ $_ := set $cfg "schedulerSlice" $b.schedulerSlice }}{{ end -}}
 {{- $cfg = mergeOverwrite $cfg (deepCopy $b.extraConfig) -}}
 {{- toYaml $cfg }}
 {{- end }}
