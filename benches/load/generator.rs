@@ -115,7 +115,8 @@ pub struct LoadResult {
     pub send_lag: Option<SendLag>,
 }
 
-/// How late an open loop's requests went out, milliseconds.
+/// How late an open loop's requests went out, milliseconds, and the
+/// latency without it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SendLag {
     /// Median.
@@ -124,15 +125,21 @@ pub struct SendLag {
     pub p99_ms: f64,
     /// Latest.
     pub max_ms: f64,
+    /// 99th percentile of the latency counted from when each request began
+    /// to be sent rather than from when it was due: the generator's own
+    /// lateness left out. A stalled bridge still counts in full, since the
+    /// generator sends on (on new connections) whatever the answers do.
+    pub p99_from_send_ms: f64,
 }
 
 impl SendLag {
-    fn of(hist: &Histogram<u64>) -> Self {
+    fn of(lags: &Histogram<u64>, from_send: &Histogram<u64>) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         Self {
-            p50_ms: ms(hist.value_at_quantile(0.50)),
-            p99_ms: ms(hist.value_at_quantile(0.99)),
-            max_ms: ms(hist.max()),
+            p50_ms: ms(lags.value_at_quantile(0.50)),
+            p99_ms: ms(lags.value_at_quantile(0.99)),
+            max_ms: ms(lags.max()),
+            p99_from_send_ms: ms(from_send.value_at_quantile(0.99)),
         }
     }
 }
@@ -293,33 +300,33 @@ pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadR
             }
             let (t, idle, done_tx) = (target.clone(), Arc::clone(&idle), done_tx.clone());
             runtime.spawn(async move {
-                let lag = due.elapsed();
+                let began = Instant::now();
                 let pooled = idle.lock().expect("pool").pop();
                 let mut conn = match pooled {
                     Some(c) => c,
                     None => Connection::open(&t.url).await,
                 };
                 let status = conn.send(&t, i).await;
-                let latency = due.elapsed();
                 if status != "error" {
                     idle.lock().expect("pool").push(conn);
                 }
-                let _ = done_tx.send((latency, lag, status));
+                let _ = done_tx.send((due.elapsed(), began - due, began.elapsed(), status));
             });
         }
     });
-    let (mut hist, mut lags) = (histogram(), histogram());
+    let (mut hist, mut lags, mut from_send) = (histogram(), histogram(), histogram());
     let mut statuses = BTreeMap::<String, u64>::new();
     for _ in 0..n {
-        let (latency, lag, status) = done.recv().await.expect("every request answers");
+        let (latency, lag, sent, status) = done.recv().await.expect("every request answers");
         let _ = hist.record(latency.as_micros().max(1) as u64);
         let _ = lags.record(lag.as_micros().max(1) as u64);
+        let _ = from_send.record(sent.as_micros().max(1) as u64);
         *statuses.entry(status).or_default() += 1;
     }
     pacer.join().expect("pacer");
     drop(slices);
     LoadResult {
-        send_lag: Some(SendLag::of(&lags)),
+        send_lag: Some(SendLag::of(&lags, &from_send)),
         ..summarize(&hist, statuses, start.elapsed(), cpu)
     }
 }

@@ -55,11 +55,11 @@ pub fn markdown(rows: &[Row<'_>], summary: &[(String, String)], header: &str) ->
     let _ = writeln!(out, "{header}\n");
     let _ = writeln!(
         out,
-        "| run | deliveries | answers/s | workflows started/s | p50 ms | p90 ms | p99 ms | max ms | sent late p99 ms | peak RSS MiB | bridge CPU s | generator CPU s | Temporal CPU s | statuses | exactly once | load avg before |"
+        "| run | deliveries | answers/s | workflows started/s | p50 ms | p90 ms | p99 ms | max ms | sent late p99 ms | p99 from send ms | peak RSS MiB | bridge CPU s | generator CPU s | Temporal CPU s | statuses | exactly once | load avg before |"
     );
     let _ = writeln!(
         out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
     );
     for r in rows {
         let l = r.load;
@@ -71,7 +71,7 @@ pub fn markdown(rows: &[Row<'_>], summary: &[(String, String)], header: &str) ->
         let opt = |v: Option<f64>, p: usize| v.map_or("-".to_owned(), |v| format!("{v:.p$}"));
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
             r.name,
             l.requests,
             l.per_second,
@@ -81,6 +81,7 @@ pub fn markdown(rows: &[Row<'_>], summary: &[(String, String)], header: &str) ->
             l.p99_ms,
             l.max_ms,
             opt(l.send_lag.as_ref().map(|s| s.p99_ms), 2),
+            opt(l.send_lag.as_ref().map(|s| s.p99_from_send_ms), 2),
             opt(r.peak_rss_mib, 1),
             opt(r.bridge_cpu_s, 1),
             l.generator_cpu_s,
