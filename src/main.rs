@@ -60,13 +60,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The scheduler slice `serve` asked for (`schedulerSlice`), and whether
+/// the kernel granted it.
+type SliceAsked = Option<(std::time::Duration, std::io::Result<()>)>;
+
 /// What `main` runs once the runtime is up.
 enum Run {
-    /// The config, and the scheduler slice asked for with its outcome.
-    Serve(
-        Box<Config>,
-        Option<(std::time::Duration, std::io::Result<()>)>,
-    ),
+    Serve(Box<Config>, SliceAsked),
     Tool(cli::Command),
 }
 
@@ -127,10 +127,7 @@ async fn run(command: Run) -> ExitCode {
     }
 }
 
-async fn serve(
-    config: Config,
-    slice: Option<(std::time::Duration, std::io::Result<()>)>,
-) -> ExitCode {
+async fn serve(config: Config, slice: SliceAsked) -> ExitCode {
     let telemetry = telemetry::init(config.log_format, &config.log_level);
     match slice {
         Some((slice, Ok(()))) => tracing::info!(?slice, "scheduler slice set (schedulerSlice)"),
