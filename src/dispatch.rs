@@ -654,30 +654,30 @@ pub(crate) mod tests {
         assert_eq!(temporal.0.load(Ordering::Acquire), 1, "one call");
     }
 
-    /// Starts an attempt of `seq` on the fast path and stops waiting for
-    /// it after 20 ms, before `Accepting` answers.
-    async fn stop_waiting_for_an_attempt(
-        d: &Arc<Dispatcher>,
-        seq: i64,
-        action: &PlannedAction,
-        call: &CallContext,
-    ) {
+    /// A dispatcher with one action whose fast-path attempt is still
+    /// running: the caller stopped waiting for it after 20 ms, before
+    /// `Accepting` answers (after `delay`).
+    async fn an_attempt_left_running(
+        dir: &std::path::Path,
+        delay: Duration,
+    ) -> (Arc<Dispatcher>, Arc<Accepting>, i64) {
+        let temporal = Arc::new(Accepting(0.into(), delay));
+        let (d, seq, action, call) = with_one_action(dir, &temporal).await;
         let claim = d.claim(seq).expect("claim");
         let waited = tokio::time::timeout(
             Duration::from_millis(20),
-            d.attempt(seq, 0, action, call, "k"),
+            d.attempt(seq, 0, &action, &call, "k"),
         )
         .await;
         assert!(waited.is_err(), "the caller stopped waiting");
         drop(claim);
+        (d, temporal, seq)
     }
 
     #[tokio::test]
     async fn shutdown_can_wait_for_the_attempts_that_outlived_their_request() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let temporal = Arc::new(Accepting(0.into(), Duration::from_millis(300)));
-        let (d, seq, action, call) = with_one_action(dir.path(), &temporal).await;
-        stop_waiting_for_an_attempt(&d, seq, &action, &call).await;
+        let (d, _, _) = an_attempt_left_running(dir.path(), Duration::from_millis(300)).await;
         d.detached_attempts_ended(Duration::from_secs(5)).await;
         // The barrier comes after the completion the attempt queued.
         d.store.sync().await.expect("sync");
@@ -687,9 +687,8 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn an_attempt_whose_caller_stops_waiting_ends_on_its_own() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let temporal = Arc::new(Accepting(0.into(), Duration::from_millis(200)));
-        let (d, seq, action, call) = with_one_action(dir.path(), &temporal).await;
-        stop_waiting_for_an_attempt(&d, seq, &action, &call).await;
+        let (d, temporal, seq) =
+            an_attempt_left_running(dir.path(), Duration::from_millis(200)).await;
         assert_eq!(d.store.pending(), 1);
         assert!(d.claimed().contains(&seq), "held while the call runs");
         let began = std::time::Instant::now();

@@ -310,7 +310,8 @@ pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadR
                 if status != "error" {
                     idle.lock().expect("pool").push(conn);
                 }
-                let _ = done_tx.send((due.elapsed(), began - due, began.elapsed(), status));
+                let lag = began.saturating_duration_since(due);
+                let _ = done_tx.send((due.elapsed(), lag, began.elapsed(), status));
             });
         }
     });

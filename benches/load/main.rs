@@ -331,26 +331,21 @@ async fn main() {
     let uptime_after = procs::loadavg();
 
     let mut rows: Vec<report::Row<'_>> = clients.iter().map(client_row).collect();
-    rows.push(report::Row {
-        name: "generator vs trivial endpoint",
-        load: &ceiling,
-        started_per_second: None,
-        peak_rss_mib: None,
-        bridge_cpu_s: None,
-        temporal_cpu_s: None,
-        exactly_once: None,
-        load_before: &uptime_before,
-    });
-    rows.push(report::Row {
-        name: "generator vs trivial endpoint at a fixed rate",
-        load: &floor,
-        started_per_second: None,
-        peak_rss_mib: None,
-        bridge_cpu_s: None,
-        temporal_cpu_s: None,
-        exactly_once: None,
-        load_before: &uptime_before,
-    });
+    for (name, load) in [
+        ("generator vs trivial endpoint", &ceiling),
+        ("generator vs trivial endpoint at a fixed rate", &floor),
+    ] {
+        rows.push(report::Row {
+            name,
+            load,
+            started_per_second: None,
+            peak_rss_mib: None,
+            bridge_cpu_s: None,
+            temporal_cpu_s: None,
+            exactly_once: None,
+            load_before: &uptime_before,
+        });
+    }
     for (i, (p, temporal_cpu)) in phases.iter().enumerate() {
         if split_phase == Some(i)
             && let Some(before) = split_clients.first()

@@ -212,8 +212,8 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
             .send_lag
             .as_ref()
             .map_or(String::new(), |l| format!(
-                " (sent late by p50 {:.2}, p99 {:.2}, max {:.2} ms)",
-                l.p50_ms, l.p99_ms, l.max_ms
+                " (sent late by p50 {:.2}, p99 {:.2}, max {:.2} ms; p99 from send {:.2} ms)",
+                l.p50_ms, l.p99_ms, l.max_ms, l.p99_from_send_ms
             )),
         phase.bridge_cpu_s * 1e6 / n as f64,
         phase.peak_rss_mib,
