@@ -268,7 +268,10 @@ pub(super) fn run(
                     if synced {
                         disk.syncs.fetch_add(1, Ordering::Relaxed);
                     }
-                } else if sync && behind {
+                } else if sync && (behind || disk.failed.is_some()) {
+                    // After a failed sync a synced commit leaves nothing
+                    // behind, yet what the failed one held may be lost:
+                    // the barrier fails with it all the same.
                     match disk.sync_wal() {
                         Ok(()) => behind = false,
                         Err(e) => committed = Err(e),
