@@ -275,6 +275,16 @@ fn delivery_row_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Delivery
     })
 }
 
+/// Dead-lettered actions: a count over the `dead` range of an index.
+const STATS_DEAD: &str = "SELECT COUNT(*) FROM actions WHERE state = 'dead'";
+
+/// The creation time of the oldest pending action: the first entry of
+/// `actions_pending_seq` (named, as SQLite would rather sort the pending
+/// range of another index). Oldest by `seq`, the order actions are created
+/// in (`created_ms` only differs after the clock went back).
+const STATS_OLDEST_PENDING: &str = "SELECT created_ms FROM actions INDEXED BY actions_pending_seq
+     WHERE state = 'pending' ORDER BY seq LIMIT 1";
+
 /// Brings a delivery's reason code up to date with its actions: a dead
 /// letter, still queued, or what Temporal did once all were delivered.
 /// Deliveries without spooled actions keep the code they were answered
@@ -1041,21 +1051,22 @@ impl Store {
         .await
     }
 
-    /// Spool counters.
+    /// Spool counters. Readiness probes and metrics scrapes ask for them,
+    /// on the writer thread: the pending count is the one the writer keeps,
+    /// and the rest are lookups in indexes ([`STATS_DEAD`],
+    /// [`STATS_OLDEST_PENDING`]), so the cost does not grow with the actions
+    /// kept. (A scan of the table read every action ever kept, payloads and
+    /// all, and held up every delivery behind it.)
     pub async fn stats(&self) -> Result<SpoolStats, StoreError> {
-        self.call_relaxed(|c| {
-            c.query_row(
-                "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'dead'), 0),
-                        MIN(CASE WHEN state = 'pending' THEN created_ms END) FROM actions",
-                [],
-                |r| {
-                    Ok(SpoolStats {
-                        pending: r.get(0)?,
-                        dead: r.get(1)?,
-                        oldest_pending_ms: r.get(2)?,
-                    })
-                },
-            )
+        self.submit(false, false, |c, pending| {
+            Ok(SpoolStats {
+                pending: pending.now,
+                dead: c.prepare_cached(STATS_DEAD)?.query_row([], |r| r.get(0))?,
+                oldest_pending_ms: c
+                    .prepare_cached(STATS_OLDEST_PENDING)?
+                    .query_row([], |r| r.get(0))
+                    .optional()?,
+            })
         })
         .await
     }

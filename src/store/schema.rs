@@ -64,4 +64,8 @@ CREATE INDEX IF NOT EXISTS deliveries_remembered_event_id
     ON deliveries(event_id) WHERE remembered = 1;
 CREATE INDEX IF NOT EXISTS deliveries_remembered_notification_key
     ON deliveries(notification_key) WHERE remembered = 1;
+-- The oldest pending action, for the spool's stats (readiness, metrics),
+-- without reading the actions kept: only pending ones are in it.
+CREATE INDEX IF NOT EXISTS actions_pending_seq
+    ON actions(seq, created_ms) WHERE state = 'pending';
 ";

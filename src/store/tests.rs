@@ -369,7 +369,67 @@ async fn the_pending_count_follows_the_database_when_callers_give_up() {
     // Jobs run in order: once this answers, the abandoned ones have run.
     let stats = s.stats().await.expect("stats");
     assert_eq!(stats.pending, 10);
-    assert_eq!(s.pending(), stats.pending);
+    let in_db: i64 = raw(dir.path())
+        .query_row(
+            "SELECT COUNT(*) FROM actions WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(s.pending(), in_db);
+}
+
+#[tokio::test]
+async fn the_spool_stats_count_pending_and_dead_and_date_the_oldest_pending() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let none = s.stats().await.expect("stats");
+    assert_eq!((none.pending, none.dead, none.oldest_pending_ms), (0, 0, None));
+    let mut all = Vec::new();
+    for (i, wf) in ["a", "b", "c", "d"].into_iter().enumerate() {
+        let admitted = s.admit(rec(&format!("e{i}"), None, 1), vec![action(wf)], None, 0);
+        all.extend(seqs(admitted.await.expect("admit")));
+    }
+    // Creation times apart, newest first, so that only the right row
+    // gives the right answer.
+    raw(dir.path())
+        .execute("UPDATE actions SET created_ms = 1000000 - seq", [])
+        .expect("dates");
+    s.complete(all[0], "started", None).await.expect("done");
+    s.fail(all[1], "InvalidArgument".into(), 0, true)
+        .await
+        .expect("dead");
+    let stats = s.stats().await.expect("stats");
+    assert_eq!((stats.pending, stats.dead), (2, 1));
+    assert_eq!(stats.oldest_pending_ms, Some(1_000_000 - all[2]));
+}
+
+/// Readiness probes and metrics scrapes read the stats on the writer
+/// thread: they must not scan the actions kept (every action ever, with
+/// its payload, until pruned).
+#[tokio::test]
+async fn the_spool_stats_read_indexes_not_the_actions_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let plans = s
+        .call_relaxed(|c| {
+            [STATS_DEAD, STATS_OLDEST_PENDING]
+                .iter()
+                .map(|q| {
+                    let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {q}"))?;
+                    let steps = plan
+                        .query_map([], |r| r.get::<_, String>(3))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(steps.join("; "))
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .await
+        .expect("plans");
+    for plan in plans {
+        assert!(plan.contains("USING COVERING INDEX"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
 }
 
 #[tokio::test]
