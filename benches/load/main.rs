@@ -282,6 +282,10 @@ async fn main() {
             };
             bridge_phase(&mut run, &temporal, &s).await;
         }
+        if only.split('|').any(|o| o == "backlog") {
+            let result = backlog_rss(&mut run, backlog).await;
+            eprintln!("backlog: {result}");
+        }
         return;
     }
     let startup_durable = startup(&run, &temporal, "durable", 5).await;
@@ -381,12 +385,8 @@ async fn main() {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let rss_at = |i: usize| {
-        steps
-            .get(i)
-            .and_then(|s| s["rssMiB"].as_f64())
-            .unwrap_or(0.0)
-    };
+    let step_at = |i: usize, key: &str| steps.get(i).and_then(|s| s[key].as_f64()).unwrap_or(0.0);
+    let last_step = steps.len().saturating_sub(1);
     let summary = vec![
         (
             "durable / direct client throughput, until every workflow started (client: mean of before and after)".into(),
@@ -438,9 +438,17 @@ async fn main() {
             format!("RSS with 0 / {backlog} queued deliveries (Temporal down)"),
             format!(
                 "{:.1} / {:.1} MiB (peak {:.1})",
-                rss_at(0),
-                rss_at(steps.len().saturating_sub(1)),
+                step_at(0, "rssMiB"),
+                step_at(last_step, "rssMiB"),
                 backlog_result["peakRssMiB"].as_f64().unwrap_or(0.0)
+            ),
+        ),
+        (
+            format!("readiness probe (/readyz) with 0 / {backlog} queued deliveries"),
+            format!(
+                "{:.2} / {:.2} ms (median of 9)",
+                step_at(0, "readyzMs"),
+                step_at(last_step, "readyzMs"),
             ),
         ),
         (

@@ -253,7 +253,8 @@ pub async fn backlog_rss(run: &mut Run, total: u64) -> Value {
     let setup = BridgeSetup::durable(&nowhere, &rules);
     let bridge = Bridge::start(&setup, &run.http).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut steps = vec![json!({"queued": 0, "rssMiB": bridge.rss_mib()})];
+    let mut steps = vec![json!({"queued": 0, "rssMiB": bridge.rss_mib(),
+                                "readyzMs": readyz_ms(&bridge, &run.http).await})];
     let step = (total / 5).max(1);
     let mut queued = 0;
     while queued < total {
@@ -264,10 +265,26 @@ pub async fn backlog_rss(run: &mut Run, total: u64) -> Value {
             "backlog {queued}: {:.0}/s {:?}",
             load.per_second, load.statuses
         );
-        steps.push(json!({"queued": queued, "rssMiB": bridge.rss_mib(), "load": load}));
+        steps.push(
+            json!({"queued": queued, "rssMiB": bridge.rss_mib(), "load": load,
+                          "readyzMs": readyz_ms(&bridge, &run.http).await}),
+        );
     }
     let pending = bridge.pending(&run.http).await;
     json!({"steps": steps, "pending": pending, "peakRssMiB": bridge.peak_rss_mib()})
+}
+
+/// How long a readiness probe takes (the median of 9, ms): it reads the
+/// spool's counters, on the store's writer thread.
+async fn readyz_ms(bridge: &Bridge, http: &reqwest::Client) -> f64 {
+    let mut ms = Vec::with_capacity(9);
+    for _ in 0..9 {
+        let start = Instant::now();
+        bridge.readyz(http).await;
+        ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    ms[ms.len() / 2]
 }
 
 /// A backlog queued while Temporal is down, then delivered once it is up.

@@ -384,7 +384,10 @@ async fn the_spool_stats_count_pending_and_dead_and_date_the_oldest_pending() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Store::open(dir.path()).expect("open");
     let none = s.stats().await.expect("stats");
-    assert_eq!((none.pending, none.dead, none.oldest_pending_ms), (0, 0, None));
+    assert_eq!(
+        (none.pending, none.dead, none.oldest_pending_ms),
+        (0, 0, None)
+    );
     let mut all = Vec::new();
     for (i, wf) in ["a", "b", "c", "d"].into_iter().enumerate() {
         let admitted = s.admit(rec(&format!("e{i}"), None, 1), vec![action(wf)], None, 0);
