@@ -444,11 +444,13 @@ async fn main() {
             ),
         ),
         (
-            format!("readiness probe (/readyz) with 0 / {backlog} queued deliveries"),
+            format!("readiness probe; delivery log lookup by correlation id, with 0 / {backlog} queued deliveries"),
             format!(
-                "{:.2} / {:.2} ms (median of 9)",
+                "{:.2} / {:.2} ms; {:.2} / {:.2} ms (medians of 9)",
                 step_at(0, "readyzMs"),
                 step_at(last_step, "readyzMs"),
+                step_at(0, "lookupMs"),
+                step_at(last_step, "lookupMs"),
             ),
         ),
         (

@@ -253,8 +253,9 @@ pub async fn backlog_rss(run: &mut Run, total: u64) -> Value {
     let setup = BridgeSetup::durable(&nowhere, &rules);
     let bridge = Bridge::start(&setup, &run.http).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let (readyz, lookup) = probes_ms(&bridge, &run.http).await;
     let mut steps = vec![json!({"queued": 0, "rssMiB": bridge.rss_mib(),
-                                "readyzMs": readyz_ms(&bridge, &run.http).await})];
+                                "readyzMs": readyz, "lookupMs": lookup})];
     let step = (total / 5).max(1);
     let mut queued = 0;
     while queued < total {
@@ -265,26 +266,26 @@ pub async fn backlog_rss(run: &mut Run, total: u64) -> Value {
             "backlog {queued}: {:.0}/s {:?}",
             load.per_second, load.statuses
         );
+        let (readyz, lookup) = probes_ms(&bridge, &run.http).await;
         steps.push(
             json!({"queued": queued, "rssMiB": bridge.rss_mib(), "load": load,
-                          "readyzMs": readyz_ms(&bridge, &run.http).await}),
+                          "readyzMs": readyz, "lookupMs": lookup}),
         );
     }
     let pending = bridge.pending(&run.http).await;
     json!({"steps": steps, "pending": pending, "peakRssMiB": bridge.peak_rss_mib()})
 }
 
-/// How long a readiness probe takes (the median of 9, ms): it reads the
-/// spool's counters, on the store's writer thread.
-async fn readyz_ms(bridge: &Bridge, http: &reqwest::Client) -> f64 {
-    let mut ms = Vec::with_capacity(9);
-    for _ in 0..9 {
-        let start = Instant::now();
-        bridge.readyz(http).await;
-        ms.push(start.elapsed().as_secs_f64() * 1e3);
-    }
-    ms.sort_by(f64::total_cmp);
-    ms[ms.len() / 2]
+/// How long a readiness probe and a lookup in the delivery log by a
+/// correlation id that is not there take (the median of 9, ms): both read
+/// the store on its writer thread, where deliveries wait behind them.
+async fn probes_ms(bridge: &Bridge, http: &reqwest::Client) -> (f64, f64) {
+    (
+        bridge.get_ms(http, "/readyz").await,
+        bridge
+            .get_ms(http, "/admin/deliveries?correlationId=not-there")
+            .await,
+    )
 }
 
 /// A backlog queued while Temporal is down, then delivered once it is up.

@@ -316,6 +316,9 @@ pub const USER: &str = "ado-hooks";
 /// Password of the benchmark source.
 pub const PASSWORD: &str = "a-long-random-benchmark-password";
 
+/// The bench bridges' admin API token.
+const ADMIN_TOKEN: &str = "bench-admin-token";
+
 impl Bridge {
     /// Writes a config for `setup`, starts the bridge and waits for
     /// `/readyz` (durable mode is ready without Temporal).
@@ -331,6 +334,7 @@ impl Bridge {
              delivery: {delivery}\n\
              spool: {{groupCommit: {gc}, fastPathWait: {fpw}}}\n\
              log: {{format: json, level: info}}\n\
+             admin: {{token: {ADMIN_TOKEN}}}\n\
              {threads}\
              {slice}\
              sources:\n  - name: bench\n    auth:\n      basic: {{username: {USER}, password: {PASSWORD}}}\n",
@@ -379,6 +383,26 @@ impl Bridge {
             startup: started.elapsed(),
             _dir: dir,
         }
+    }
+
+    /// How long a GET of `path` takes (the median of 9, ms), with the
+    /// admin token.
+    pub async fn get_ms(&self, http: &reqwest::Client, path: &str) -> f64 {
+        let mut ms = Vec::with_capacity(9);
+        for _ in 0..9 {
+            let start = Instant::now();
+            let answer = http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await;
+            if let Ok(r) = answer {
+                let _ = r.bytes().await;
+            }
+            ms.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(f64::total_cmp);
+        ms[ms.len() / 2]
     }
 
     /// The bridge's process id.

@@ -275,6 +275,58 @@ fn delivery_row_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Delivery
     })
 }
 
+/// The delivery log's query for `filter`, with its arguments. Only the
+/// filters given are in it, so that SQLite can use their indexes: a lookup
+/// by correlation id or reason code reads its index, and "dead" starts from
+/// the dead actions, where a condition for every filter, given or not,
+/// read the whole log on the writer thread, every delivery waiting behind
+/// it.
+fn list_query(filter: DeliveryFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let dead_only = filter.outcome.as_deref() == Some("dead");
+    let outcome = filter.outcome.filter(|_| !dead_only);
+    let by_correlation = filter.correlation_id.is_some();
+    let mut args = Vec::new();
+    let mut conditions = Vec::new();
+    for (column, value) in [
+        ("d.source", filter.source),
+        ("d.event_type", filter.event_type),
+        ("d.outcome", outcome),
+        ("d.correlation_id", filter.correlation_id),
+        ("d.reason_code", filter.reason_code),
+    ] {
+        if let Some(value) = value {
+            args.push(rusqlite::types::Value::Text(value));
+            // SQLite knows nothing of how selective each index is: with a
+            // correlation id, the other conditions are kept off their
+            // indexes (`+`), or a common reason code's would be read.
+            let off_index = by_correlation && column != "d.correlation_id";
+            let plus = if off_index { "+" } else { "" };
+            conditions.push(format!("{plus}{column} = ?{}", args.len()));
+        }
+    }
+    if dead_only {
+        conditions.push("d.id IN (SELECT delivery_id FROM actions WHERE state = 'dead')".into());
+    }
+    let limit = i64::try_from(filter.limit.clamp(1, 10_000)).unwrap_or(100);
+    args.push(rusqlite::types::Value::Integer(limit));
+    let filtered = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT d.id, d.received_at_ms, d.source, d.event_type, d.event_id, d.correlation_id, d.status, d.outcome,
+                COALESCE(SUM(a.state = 'pending'), 0), COALESCE(SUM(a.state = 'done'), 0), COALESCE(SUM(a.state = 'dead'), 0),
+                d.reason_code
+         FROM deliveries d LEFT JOIN actions a ON a.delivery_id = d.id
+         {filtered}
+         GROUP BY d.id
+         ORDER BY d.id DESC LIMIT ?{}",
+        args.len()
+    );
+    (sql, args)
+}
+
 /// Dead-lettered actions: a count over the `dead` range of an index.
 const STATS_DEAD: &str = "SELECT COUNT(*) FROM actions WHERE state = 'dead'";
 
@@ -992,40 +1044,25 @@ impl Store {
     /// The delivery log, newest first.
     pub async fn list(&self, filter: DeliveryFilter) -> Result<Vec<DeliverySummary>, StoreError> {
         self.call_relaxed(move |c| {
-            let limit = i64::try_from(filter.limit.clamp(1, 10_000)).unwrap_or(100);
-            let dead_only = filter.outcome.as_deref() == Some("dead");
-            let outcome = filter.outcome.filter(|_| !dead_only);
-            let mut stmt = c.prepare_cached(
-                "SELECT d.id, d.received_at_ms, d.source, d.event_type, d.event_id, d.correlation_id, d.status, d.outcome,
-                        COALESCE(SUM(a.state = 'pending'), 0), COALESCE(SUM(a.state = 'done'), 0), COALESCE(SUM(a.state = 'dead'), 0),
-                        d.reason_code
-                 FROM deliveries d LEFT JOIN actions a ON a.delivery_id = d.id
-                 WHERE (?1 IS NULL OR d.source = ?1) AND (?2 IS NULL OR d.event_type = ?2)
-                   AND (?3 IS NULL OR d.outcome = ?3) AND (?4 IS NULL OR d.correlation_id = ?4)
-                   AND (?7 IS NULL OR d.reason_code = ?7)
-                 GROUP BY d.id
-                 HAVING (?5 = 0 OR SUM(a.state = 'dead') > 0)
-                 ORDER BY d.id DESC LIMIT ?6",
-            )?;
-            let rows = stmt.query_map(
-                params![filter.source, filter.event_type, outcome, filter.correlation_id, dead_only, limit, filter.reason_code],
-                |r| {
-                    Ok(DeliverySummary {
-                        id: r.get(0)?,
-                        received_at_ms: r.get(1)?,
-                        source: r.get(2)?,
-                        event_type: r.get(3)?,
-                        event_id: r.get(4)?,
-                        correlation_id: r.get(5)?,
-                        status: r.get(6)?,
-                        outcome: r.get(7)?,
-                        pending: r.get(8)?,
-                        done: r.get(9)?,
-                        dead: r.get(10)?,
-                        reason_code: r.get(11)?,
-                    })
-                },
-            )?;
+            let (sql, args) = list_query(filter);
+            // Not kept prepared: the writer's own statements keep the cache.
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                Ok(DeliverySummary {
+                    id: r.get(0)?,
+                    received_at_ms: r.get(1)?,
+                    source: r.get(2)?,
+                    event_type: r.get(3)?,
+                    event_id: r.get(4)?,
+                    correlation_id: r.get(5)?,
+                    status: r.get(6)?,
+                    outcome: r.get(7)?,
+                    pending: r.get(8)?,
+                    done: r.get(9)?,
+                    dead: r.get(10)?,
+                    reason_code: r.get(11)?,
+                })
+            })?;
             rows.collect()
         })
         .await

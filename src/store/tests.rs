@@ -815,3 +815,56 @@ async fn the_wal_starts_over_under_a_steady_stream_of_writes() {
         "the WAL grew to {wal_pages} pages"
     );
 }
+
+/// The delivery log is read on the writer thread: a lookup by correlation
+/// id or reason code, or of dead letters, must not read the whole log.
+#[tokio::test]
+async fn delivery_log_lookups_read_indexes_not_the_whole_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let by_correlation = DeliveryFilter {
+        correlation_id: Some("c".into()),
+        ..Default::default()
+    };
+    let lookups = [
+        (by_correlation.clone(), "deliveries_correlation_id"),
+        (
+            DeliveryFilter {
+                reason_code: Some("STARTED".into()),
+                source: Some("s".into()),
+                ..by_correlation
+            },
+            "deliveries_correlation_id",
+        ),
+        (
+            DeliveryFilter {
+                reason_code: Some("DEAD_LETTER".into()),
+                source: Some("s".into()),
+                ..Default::default()
+            },
+            "deliveries_reason_code",
+        ),
+        (
+            DeliveryFilter {
+                outcome: Some("dead".into()),
+                ..Default::default()
+            },
+            "rowid=?",
+        ),
+    ];
+    for (filter, index) in lookups {
+        let (sql, args) = list_query(filter.clone());
+        let plan = s
+            .call_relaxed(move |c| {
+                let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let steps = plan
+                    .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(steps.join("; "))
+            })
+            .await
+            .expect("plan");
+        assert!(plan.contains(index), "{filter:?}: {plan}");
+        assert!(!plan.contains("SCAN d"), "{filter:?}: {plan}");
+    }
+}
