@@ -327,6 +327,26 @@ fn list_query(filter: DeliveryFilter) -> (String, Vec<rusqlite::types::Value>) {
     (sql, args)
 }
 
+// The pruner's statements, every ten minutes on the writer thread: each
+// reads only what it may delete (through `deliveries_log_only` and
+// `deliveries_received_at`), not every delivery and action kept, which held
+// up every delivery behind it.
+
+/// Log-only entries beyond the newest `?1`.
+const PRUNE_LOG_ONLY: &str = "DELETE FROM deliveries WHERE remembered = 0 AND outcome <> 'ignored'
+       AND id <= (SELECT id FROM deliveries WHERE remembered = 0 AND outcome <> 'ignored'
+                  ORDER BY id DESC LIMIT 1 OFFSET ?1)
+       AND id NOT IN (SELECT delivery_id FROM actions)";
+
+/// The actions of deliveries received before `?1` once all are done.
+const PRUNE_ACTIONS: &str = "DELETE FROM actions WHERE delivery_id IN
+       (SELECT d.id FROM deliveries d WHERE d.received_at_ms < ?1
+          AND NOT EXISTS (SELECT 1 FROM actions p WHERE p.delivery_id = d.id AND p.state <> 'done'))";
+
+/// Deliveries received before `?1` without actions left.
+const PRUNE_DELIVERIES: &str = "DELETE FROM deliveries WHERE received_at_ms < ?1
+       AND id NOT IN (SELECT delivery_id FROM actions)";
+
 /// Dead-lettered actions: a count over the `dead` range of an index.
 const STATS_DEAD: &str = "SELECT COUNT(*) FROM actions WHERE state = 'dead'";
 
@@ -1117,24 +1137,9 @@ impl Store {
         self.call_relaxed(move |c| {
             // Ignored deliveries are real traffic, kept for the retention
             // like the deliveries that acted.
-            let excess = c.execute(
-                "DELETE FROM deliveries WHERE remembered = 0 AND outcome <> 'ignored'
-                   AND id <= (SELECT id FROM deliveries WHERE remembered = 0 AND outcome <> 'ignored'
-                             ORDER BY id DESC LIMIT 1 OFFSET ?1)
-                   AND id NOT IN (SELECT delivery_id FROM actions)",
-                params![log_only_kept],
-            )?;
-            c.execute(
-                "DELETE FROM actions WHERE state = 'done' AND delivery_id IN
-                   (SELECT id FROM deliveries WHERE received_at_ms < ?1)
-                   AND delivery_id NOT IN (SELECT delivery_id FROM actions WHERE state != 'done')",
-                params![ms],
-            )?;
-            let old = c.execute(
-                "DELETE FROM deliveries WHERE received_at_ms < ?1
-                   AND id NOT IN (SELECT delivery_id FROM actions)",
-                params![ms],
-            )?;
+            let excess = c.execute(PRUNE_LOG_ONLY, params![log_only_kept])?;
+            c.execute(PRUNE_ACTIONS, params![ms])?;
+            let old = c.execute(PRUNE_DELIVERIES, params![ms])?;
             Ok(excess + old)
         })
         .await

@@ -64,6 +64,10 @@ CREATE INDEX IF NOT EXISTS deliveries_remembered_event_id
     ON deliveries(event_id) WHERE remembered = 1;
 CREATE INDEX IF NOT EXISTS deliveries_remembered_notification_key
     ON deliveries(notification_key) WHERE remembered = 1;
+-- Log-only entries that are not ignored deliveries (refusals, duplicates,
+-- rule errors, 503s), for the pruner's cap on them.
+CREATE INDEX IF NOT EXISTS deliveries_log_only
+    ON deliveries(id) WHERE remembered = 0 AND outcome <> 'ignored';
 -- The oldest pending action, for the spool's stats (readiness, metrics),
 -- without reading the actions kept: only pending ones are in it.
 CREATE INDEX IF NOT EXISTS actions_pending_seq

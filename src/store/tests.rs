@@ -414,22 +414,8 @@ async fn the_spool_stats_count_pending_and_dead_and_date_the_oldest_pending() {
 async fn the_spool_stats_read_indexes_not_the_actions_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Store::open(dir.path()).expect("open");
-    let plans = s
-        .call_relaxed(|c| {
-            [STATS_DEAD, STATS_OLDEST_PENDING]
-                .iter()
-                .map(|q| {
-                    let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {q}"))?;
-                    let steps = plan
-                        .query_map([], |r| r.get::<_, String>(3))?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    Ok(steps.join("; "))
-                })
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .await
-        .expect("plans");
-    for plan in plans {
+    for sql in [STATS_DEAD, STATS_OLDEST_PENDING] {
+        let plan = plan_of(&s, sql.into(), Vec::new()).await;
         assert!(plan.contains("USING COVERING INDEX"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
@@ -854,17 +840,39 @@ async fn delivery_log_lookups_read_indexes_not_the_whole_log() {
     ];
     for (filter, index) in lookups {
         let (sql, args) = list_query(filter.clone());
-        let plan = s
-            .call_relaxed(move |c| {
-                let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                let steps = plan
-                    .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(steps.join("; "))
-            })
-            .await
-            .expect("plan");
+        let plan = plan_of(&s, sql, args).await;
         assert!(plan.contains(index), "{filter:?}: {plan}");
         assert!(!plan.contains("SCAN d"), "{filter:?}: {plan}");
     }
+}
+
+/// The pruner runs on the writer thread too: it must read only what it may
+/// delete.
+#[tokio::test]
+async fn pruning_reads_what_it_may_delete_not_the_whole_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    for sql in [PRUNE_LOG_ONLY, PRUNE_ACTIONS, PRUNE_DELIVERIES] {
+        let plan = plan_of(&s, sql.into(), vec![rusqlite::types::Value::Integer(1)]).await;
+        assert!(!scans_a_table(&plan), "{plan}");
+    }
+}
+
+/// SQLite's plan for `sql` with `args`, its steps joined by `; `.
+async fn plan_of(s: &Store, sql: String, args: Vec<rusqlite::types::Value>) -> String {
+    s.call_relaxed(move |c| {
+        let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let steps = plan
+            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(steps.join("; "))
+    })
+    .await
+    .expect("plan")
+}
+
+/// Whether a plan reads a whole table rather than a range of an index.
+fn scans_a_table(plan: &str) -> bool {
+    plan.split("; ")
+        .any(|step| step.starts_with("SCAN") && !step.contains("INDEX"))
 }
