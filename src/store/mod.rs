@@ -350,12 +350,11 @@ const PRUNE_DELIVERIES: &str = "DELETE FROM deliveries WHERE received_at_ms < ?1
 /// Dead-lettered actions: a count over the `dead` range of an index.
 const STATS_DEAD: &str = "SELECT COUNT(*) FROM actions WHERE state = 'dead'";
 
-/// The creation time of the oldest pending action: the first entry of
-/// `actions_pending_seq` (named, as SQLite would rather sort the pending
-/// range of another index). Oldest by `seq`, the order actions are created
-/// in (`created_ms` only differs after the clock went back).
-const STATS_OLDEST_PENDING: &str = "SELECT created_ms FROM actions INDEXED BY actions_pending_seq
-     WHERE state = 'pending' ORDER BY seq LIMIT 1";
+/// The pending actions and the creation time of the oldest, from
+/// `actions_pending_created` alone (named: SQLite would rather read the
+/// pending range of another index, and the table with it).
+const STATS_PENDING: &str = "SELECT COUNT(*), MIN(created_ms) FROM actions
+     INDEXED BY actions_pending_created WHERE state = 'pending'";
 
 /// Brings a delivery's reason code up to date with its actions: a dead
 /// letter, still queued, or what Temporal did once all were delivered.
@@ -797,7 +796,9 @@ impl Store {
         );
     }
 
-    /// Pending actions right now (kept in memory; exact after startup).
+    /// Pending actions right now, kept in memory by the writer. Actions
+    /// another process changed (a replay from the command line) count from
+    /// the next [`Store::stats`], which every readiness probe asks for.
     pub fn pending(&self) -> i64 {
         self.pending.load(Ordering::Acquire)
     }
@@ -1109,20 +1110,23 @@ impl Store {
     }
 
     /// Spool counters. Readiness probes and metrics scrapes ask for them,
-    /// on the writer thread: the pending count is the one the writer keeps,
-    /// and the rest are lookups in indexes ([`STATS_DEAD`],
-    /// [`STATS_OLDEST_PENDING`]), so the cost does not grow with the actions
-    /// kept. (A scan of the table read every action ever kept, payloads and
-    /// all, and held up every delivery behind it.)
+    /// on the writer thread, so they read indexes ([`STATS_PENDING`],
+    /// [`STATS_DEAD`]) of the pending and the dead actions only: the cost
+    /// grows with those, not with every action kept. (A scan of the table
+    /// read every action ever kept, payloads and all, and held up every
+    /// delivery behind it.) The pending count kept in memory is set to what
+    /// is counted here, which takes in what another process did (a replay
+    /// from the command line).
     pub async fn stats(&self) -> Result<SpoolStats, StoreError> {
         self.submit(false, false, |c, pending| {
+            let (count, oldest) = c
+                .prepare_cached(STATS_PENDING)?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            pending.delta = count - pending.now;
             Ok(SpoolStats {
-                pending: pending.now,
+                pending: count,
                 dead: c.prepare_cached(STATS_DEAD)?.query_row([], |r| r.get(0))?,
-                oldest_pending_ms: c
-                    .prepare_cached(STATS_OLDEST_PENDING)?
-                    .query_row([], |r| r.get(0))
-                    .optional()?,
+                oldest_pending_ms: oldest,
             })
         })
         .await

@@ -68,8 +68,10 @@ CREATE INDEX IF NOT EXISTS deliveries_remembered_notification_key
 -- rule errors, 503s), for the pruner's cap on them.
 CREATE INDEX IF NOT EXISTS deliveries_log_only
     ON deliveries(id) WHERE remembered = 0 AND outcome <> 'ignored';
--- The oldest pending action, for the spool's stats (readiness, metrics),
--- without reading the actions kept: only pending ones are in it.
-CREATE INDEX IF NOT EXISTS actions_pending_seq
-    ON actions(seq, created_ms) WHERE state = 'pending';
+-- The spool's stats (readiness, metrics) count the pending actions and
+-- find the oldest here, without reading every action kept: only pending
+-- ones are in it. (`state` too, so that every SQLite version reads the
+-- index alone.)
+CREATE INDEX IF NOT EXISTS actions_pending_created
+    ON actions(state, created_ms) WHERE state = 'pending';
 ";
