@@ -241,6 +241,11 @@ const DB_FILE: &str = "bridge.sqlite3";
 pub struct Store {
     tx: mpsc::Sender<Box<dyn Job>>,
     pending: Arc<AtomicI64>,
+    /// The writer connection's `PRAGMA data_version` when the pending
+    /// actions were last counted: it changes when another connection
+    /// commits (a replay from the command line), and then
+    /// [`Store::stats`] counts them again.
+    counted_at: Arc<AtomicI64>,
     log_room: Arc<tokio::sync::Semaphore>,
     syncs: Arc<AtomicU64>,
 }
@@ -350,11 +355,21 @@ const PRUNE_DELIVERIES: &str = "DELETE FROM deliveries WHERE received_at_ms < ?1
 /// Dead-lettered actions: a count over the `dead` range of an index.
 const STATS_DEAD: &str = "SELECT COUNT(*) FROM actions WHERE state = 'dead'";
 
-/// The pending actions and the creation time of the oldest, from
-/// `actions_pending_created` alone (named: SQLite would rather read the
-/// pending range of another index, and the table with it).
-const STATS_PENDING: &str = "SELECT COUNT(*), MIN(created_ms) FROM actions
-     INDEXED BY actions_pending_created WHERE state = 'pending'";
+/// The pending actions, counted in `actions_pending_created` (named:
+/// SQLite would rather read the pending range of another index, and the
+/// table with it).
+const STATS_PENDING: &str =
+    "SELECT COUNT(*) FROM actions INDEXED BY actions_pending_created WHERE state = 'pending'";
+
+/// The creation time of the oldest pending action: the first entry of
+/// `actions_pending_created`.
+const STATS_OLDEST_PENDING: &str = "SELECT MIN(created_ms) FROM actions INDEXED BY actions_pending_created WHERE state = 'pending'";
+
+/// The connection's `data_version`: it changes when another connection
+/// commits, and only then.
+fn data_version(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
 
 /// Brings a delivery's reason code up to date with its actions: a dead
 /// letter, still queued, or what Temporal did once all were delivered.
@@ -611,11 +626,10 @@ impl Store {
         conn.execute_batch(schema::SCHEMA)?;
         add_missing_columns(&conn)?;
         migrate(&conn)?;
-        let pending: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM actions WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )?;
+        // Read before the count: a commit in between makes the first stats
+        // count again.
+        let counted_at = Arc::new(AtomicI64::new(data_version(&conn)?));
+        let pending: i64 = conn.query_row(STATS_PENDING, [], |r| r.get(0))?;
         // WAL checkpoints go to a thread of their own, so that commits do
         // not wait for them; without it SQLite's default stays.
         let checkpointer = match checkpoint::Checkpointer::start(&data_dir.join(DB_FILE)) {
@@ -664,6 +678,7 @@ impl Store {
         Ok(Self {
             tx,
             pending,
+            counted_at,
             log_room: Arc::new(tokio::sync::Semaphore::new(LOG_QUEUE)),
             syncs,
         })
@@ -1110,26 +1125,43 @@ impl Store {
     }
 
     /// Spool counters. Readiness probes and metrics scrapes ask for them,
-    /// on the writer thread, so they read indexes ([`STATS_PENDING`],
-    /// [`STATS_DEAD`]) of the pending and the dead actions only: the cost
-    /// grows with those, not with every action kept. (A scan of the table
-    /// read every action ever kept, payloads and all, and held up every
-    /// delivery behind it.) The pending count kept in memory is set to what
-    /// is counted here, which takes in what another process did (a replay
-    /// from the command line).
+    /// on the writer thread, so they cost the same however many actions
+    /// are kept: the pending count is the one the writer keeps, and the
+    /// dead count and the oldest pending action are lookups in indexes
+    /// ([`STATS_DEAD`], [`STATS_OLDEST_PENDING`]). (A scan of the table read
+    /// every action ever kept, payloads and all, and held up every delivery
+    /// behind it.) When another connection has committed since the pending
+    /// actions were last counted (a replay from the command line), they are
+    /// counted again ([`STATS_PENDING`], which reads the pending actions'
+    /// index) and the writer's count is set to it.
     pub async fn stats(&self) -> Result<SpoolStats, StoreError> {
-        self.submit(false, false, |c, pending| {
-            let (count, oldest) = c
-                .prepare_cached(STATS_PENDING)?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            pending.delta = count - pending.now;
-            Ok(SpoolStats {
-                pending: count,
-                dead: c.prepare_cached(STATS_DEAD)?.query_row([], |r| r.get(0))?,
-                oldest_pending_ms: oldest,
+        let counted_at = self.counted_at.load(Ordering::Relaxed);
+        let (stats, counted) = self
+            .submit(false, false, move |c, pending| {
+                let version = data_version(c)?;
+                let counted = version != counted_at;
+                if counted {
+                    let count: i64 = c
+                        .prepare_cached(STATS_PENDING)?
+                        .query_row([], |r| r.get(0))?;
+                    pending.delta = count - pending.now;
+                }
+                let stats = SpoolStats {
+                    pending: pending.now + pending.delta,
+                    dead: c.prepare_cached(STATS_DEAD)?.query_row([], |r| r.get(0))?,
+                    oldest_pending_ms: c
+                        .prepare_cached(STATS_OLDEST_PENDING)?
+                        .query_row([], |r| r.get(0))?,
+                };
+                Ok((stats, counted.then_some(version)))
             })
-        })
-        .await
+            .await?;
+        // Only once the count is applied (the job and its batch went
+        // through): otherwise the next call counts again.
+        if let Some(version) = counted {
+            self.counted_at.store(version, Ordering::Relaxed);
+        }
+        Ok(stats)
     }
 
     /// Forgets deliveries received before `cutoff` whose actions are all

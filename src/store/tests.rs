@@ -444,7 +444,7 @@ async fn the_spool_stats_count_what_another_process_replayed() {
 async fn the_spool_stats_read_indexes_not_the_actions_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Store::open(dir.path()).expect("open");
-    for sql in [STATS_DEAD, STATS_PENDING] {
+    for sql in [STATS_DEAD, STATS_PENDING, STATS_OLDEST_PENDING] {
         let plan = plan_of(&s, sql.into(), Vec::new()).await;
         assert!(plan.contains("USING COVERING INDEX"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
