@@ -269,12 +269,13 @@ async fn main() {
         },
     ];
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let chosen = |name: &str| only.split('|').any(|o| o == name);
     if !only.is_empty() {
         // Iterating on one phase (with BENCH_PERF, under perf): no files.
         let slice: Option<&'static str> = std::env::var("BENCH_SCHEDULER_SLICE")
             .ok()
             .map(|s| &*s.leak());
-        for s in plan.iter().filter(|s| only.split('|').any(|o| o == s.name)) {
+        for s in plan.iter().filter(|s| chosen(s.name)) {
             let temporal = temporal_for(s);
             let s = Spec {
                 scheduler_slice: slice.or(s.scheduler_slice),
@@ -282,7 +283,7 @@ async fn main() {
             };
             bridge_phase(&mut run, &temporal, &s).await;
         }
-        if only.split('|').any(|o| o == "backlog") {
+        if chosen("backlog") {
             let result = backlog_rss(&mut run, backlog).await;
             eprintln!("backlog: {result}");
         }

@@ -386,7 +386,8 @@ impl Bridge {
     }
 
     /// How long a GET of `path` takes (the median of 9, ms), with the
-    /// admin token.
+    /// admin token. Every answer must be a success: a refusal is quick,
+    /// and would pass for a fast answer.
     pub async fn get_ms(&self, http: &reqwest::Client, path: &str) -> f64 {
         let mut ms = Vec::with_capacity(9);
         for _ in 0..9 {
@@ -395,10 +396,10 @@ impl Bridge {
                 .get(format!("{}{path}", self.base))
                 .bearer_auth(ADMIN_TOKEN)
                 .send()
-                .await;
-            if let Ok(r) = answer {
-                let _ = r.bytes().await;
-            }
+                .await
+                .expect("the bridge answers");
+            assert!(answer.status().is_success(), "{path}: {}", answer.status());
+            answer.bytes().await.expect("the whole answer");
             ms.push(start.elapsed().as_secs_f64() * 1e3);
         }
         ms.sort_by(f64::total_cmp);

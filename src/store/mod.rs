@@ -404,6 +404,24 @@ fn refresh_code_of_action(c: &Connection, seq: i64) -> rusqlite::Result<()> {
     }
 }
 
+/// A row of [`list_query`]'s.
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliverySummary> {
+    Ok(DeliverySummary {
+        id: r.get(0)?,
+        received_at_ms: r.get(1)?,
+        source: r.get(2)?,
+        event_type: r.get(3)?,
+        event_id: r.get(4)?,
+        correlation_id: r.get(5)?,
+        status: r.get(6)?,
+        outcome: r.get(7)?,
+        pending: r.get(8)?,
+        done: r.get(9)?,
+        dead: r.get(10)?,
+        reason_code: r.get(11)?,
+    })
+}
+
 fn action_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActionRow> {
     Ok(ActionRow {
         seq: r.get(0)?,
@@ -1083,22 +1101,7 @@ impl Store {
             let (sql, args) = list_query(filter);
             // Not kept prepared: the writer's own statements keep the cache.
             let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-                Ok(DeliverySummary {
-                    id: r.get(0)?,
-                    received_at_ms: r.get(1)?,
-                    source: r.get(2)?,
-                    event_type: r.get(3)?,
-                    event_id: r.get(4)?,
-                    correlation_id: r.get(5)?,
-                    status: r.get(6)?,
-                    outcome: r.get(7)?,
-                    pending: r.get(8)?,
-                    done: r.get(9)?,
-                    dead: r.get(10)?,
-                    reason_code: r.get(11)?,
-                })
-            })?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), summary_row)?;
             rows.collect()
         })
         .await
