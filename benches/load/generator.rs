@@ -280,7 +280,16 @@ pub async fn closed_loop(target: &Target, n: u64, concurrency: usize) -> LoadRes
 /// How late the requests still went out is measured and reported
 /// ([`LoadResult::send_lag`]). Meanwhile the generator's threads have the
 /// shortest scheduler slice ([`procs::ShortSlices`]).
-pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadResult {
+///
+/// With `latencies`, every request's timings are written there as CSV, in
+/// the order the requests were due (see [`write_latencies`]).
+pub async fn open_loop(
+    target: &Target,
+    n: u64,
+    rate: f64,
+    warm: usize,
+    latencies: Option<&std::path::Path>,
+) -> LoadResult {
     let idle = Arc::new(std::sync::Mutex::new(Vec::new()));
     for _ in 0..warm {
         let conn = Connection::open(&target.url).await;
@@ -291,6 +300,7 @@ pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadR
     let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
     let runtime = tokio::runtime::Handle::current();
     let target = target.clone();
+    let start_unix = std::time::SystemTime::now();
     let start = Instant::now();
     let pacer = std::thread::spawn(move || {
         for i in 0..n {
@@ -311,14 +321,24 @@ pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadR
                     idle.lock().expect("pool").push(conn);
                 }
                 let lag = began.saturating_duration_since(due);
-                let _ = done_tx.send((due.elapsed(), lag, began.elapsed(), status));
+                let _ = done_tx.send((i, due.elapsed(), lag, began.elapsed(), status));
             });
         }
     });
     let (mut hist, mut lags, mut from_send) = (histogram(), histogram(), histogram());
     let mut statuses = BTreeMap::<String, u64>::new();
+    let mut each = Vec::new();
     for _ in 0..n {
-        let (latency, lag, sent, status) = done.recv().await.expect("every request answers");
+        let (i, latency, lag, sent, status) = done.recv().await.expect("every request answers");
+        if latencies.is_some() {
+            each.push(Timings {
+                request: i,
+                due: Duration::from_secs_f64(i as f64 / rate),
+                latency,
+                lag,
+                from_send: sent,
+            });
+        }
         let _ = hist.record(latency.as_micros().max(1) as u64);
         let _ = lags.record(lag.as_micros().max(1) as u64);
         let _ = from_send.record(sent.as_micros().max(1) as u64);
@@ -326,9 +346,54 @@ pub async fn open_loop(target: &Target, n: u64, rate: f64, warm: usize) -> LoadR
     }
     pacer.join().expect("pacer");
     drop(slices);
+    if let Some(path) = latencies {
+        write_latencies(path, start_unix, each);
+    }
     LoadResult {
         send_lag: Some(SendLag::of(&lags, &from_send)),
         ..summarize(&hist, statuses, start.elapsed(), cpu)
+    }
+}
+
+/// One open-loop request's timings.
+struct Timings {
+    request: u64,
+    /// When it was due, from the run's start.
+    due: Duration,
+    /// From when it was due to its answer.
+    latency: Duration,
+    /// How late it began to be sent.
+    lag: Duration,
+    /// From when it began to be sent to its answer.
+    from_send: Duration,
+}
+
+/// Writes one line per request, in the order they were due: `request`,
+/// `due_unix_us` (when it was due, microseconds since the Unix epoch, to
+/// set beside the bridge's log lines), `latency_us`, `sent_late_us` and
+/// `from_send_us`. For a tail: are the slow requests spread out, or
+/// consecutive (a stall)?
+fn write_latencies(path: &std::path::Path, start: std::time::SystemTime, mut each: Vec<Timings>) {
+    each.sort_unstable_by_key(|t| t.request);
+    let epoch = |d: Duration| {
+        (start + d)
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_micros())
+    };
+    let mut out = String::from("request,due_unix_us,latency_us,sent_late_us,from_send_us\n");
+    for t in each {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{}",
+            t.request,
+            epoch(t.due),
+            t.latency.as_micros(),
+            t.lag.as_micros(),
+            t.from_send.as_micros()
+        );
+    }
+    if let Err(e) = std::fs::write(path, out) {
+        eprintln!("could not write {}: {e}", path.display());
     }
 }
 

@@ -10,6 +10,8 @@
 //! (`temporal`), `BENCH_RESULTS_DIR` (`bench-results/`). `BENCH_ONLY`
 //! runs only the named bridge runs (`durable|direct`) and writes no files;
 //! with `BENCH_PERF=DIR` each is recorded with `perf record`;
+//! `BENCH_LATENCIES=DIR` writes each fixed-rate run's requests, one line
+//! each, to `DIR/<run>.csv`;
 //! `BENCH_SCHEDULER_SLICE` gives those runs `schedulerSlice` (an A/B of
 //! the setting).
 
@@ -80,7 +82,14 @@ async fn main() {
     let ceiling = generator::closed_loop(&trivial, ingest_n, c).await;
     eprintln!("generator vs trivial endpoint: {:.0}/s", ceiling.per_second);
     // And its latency floor at the fixed rate.
-    let floor = generator::open_loop(&trivial, rate_n, rate, c).await;
+    let floor = generator::open_loop(
+        &trivial,
+        rate_n,
+        rate,
+        c,
+        procs::latencies_file("generator vs trivial endpoint at a fixed rate").as_deref(),
+    )
+    .await;
     eprintln!(
         "generator vs trivial endpoint at a fixed rate: p99 {:.2} ms",
         floor.p99_ms
@@ -452,6 +461,16 @@ async fn main() {
                 step_at(last_step, "readyzMs"),
                 step_at(0, "lookupMs"),
                 step_at(last_step, "lookupMs"),
+            ),
+        ),
+        (
+            format!("delivery log lookup by an outcome none has (reads the whole log); readiness probe meanwhile, with 0 / {backlog} queued deliveries"),
+            format!(
+                "{:.2} / {:.2} ms; {:.2} / {:.2} ms (medians of 9)",
+                step_at(0, "scanMs"),
+                step_at(last_step, "scanMs"),
+                step_at(0, "readyzDuringScansMs"),
+                step_at(last_step, "readyzDuringScansMs"),
             ),
         ),
         (

@@ -166,7 +166,10 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
     let cpu = bridge.cpu();
     let profile = procs::Profiler::start(bridge.pid(), name);
     let load = match rate {
-        Some(r) => generator::open_loop(&target, n, r, run.c).await,
+        Some(r) => {
+            let latencies = procs::latencies_file(name);
+            generator::open_loop(&target, n, r, run.c, latencies.as_deref()).await
+        }
         None => generator::closed_loop(&target, n, run.c).await,
     };
     let mut bridge_cpu_s = bridge.cpu() - cpu;
@@ -253,9 +256,10 @@ pub async fn backlog_rss(run: &mut Run, total: u64) -> Value {
     let setup = BridgeSetup::durable(&nowhere, &rules);
     let bridge = Bridge::start(&setup, &run.http).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (readyz, lookup) = probes_ms(&bridge, &run.http).await;
-    let mut steps = vec![json!({"queued": 0, "rssMiB": bridge.rss_mib(),
-                                "readyzMs": readyz, "lookupMs": lookup})];
+    let mut probes = probes_ms(&bridge, &run.http).await;
+    probes["queued"] = json!(0);
+    probes["rssMiB"] = json!(bridge.rss_mib());
+    let mut steps = vec![probes];
     let step = (total / 5).max(1);
     let mut queued = 0;
     while queued < total {
@@ -266,26 +270,45 @@ pub async fn backlog_rss(run: &mut Run, total: u64) -> Value {
             "backlog {queued}: {:.0}/s {:?}",
             load.per_second, load.statuses
         );
-        let (readyz, lookup) = probes_ms(&bridge, &run.http).await;
-        steps.push(
-            json!({"queued": queued, "rssMiB": bridge.rss_mib(), "load": load,
-                          "readyzMs": readyz, "lookupMs": lookup}),
-        );
+        let mut probes = probes_ms(&bridge, &run.http).await;
+        probes["queued"] = json!(queued);
+        probes["rssMiB"] = json!(bridge.rss_mib());
+        probes["load"] = json!(load);
+        steps.push(probes);
     }
     let pending = bridge.pending(&run.http).await;
     json!({"steps": steps, "pending": pending, "peakRssMiB": bridge.peak_rss_mib()})
 }
 
-/// How long a readiness probe and a lookup in the delivery log by a
-/// correlation id that is not there take (the median of 9, ms): both read
-/// the store on its writer thread, where deliveries wait behind them.
-async fn probes_ms(bridge: &Bridge, http: &reqwest::Client) -> (f64, f64) {
-    (
-        bridge.get_ms(http, "/readyz").await,
-        bridge
-            .get_ms(http, "/admin/deliveries?correlationId=not-there")
-            .await,
-    )
+/// How long a readiness probe, a lookup in the delivery log by a
+/// correlation id that is not there, and one by an outcome no delivery has
+/// (`failed`, which reads the whole log) take, the median of 9 each, ms;
+/// and a readiness probe while such lookups run one after another. The
+/// probe reads the store on its writer thread, where deliveries wait
+/// behind whatever runs: it shows whether they wait behind the lookups.
+async fn probes_ms(bridge: &Bridge, http: &reqwest::Client) -> Value {
+    const SCAN: &str = "/admin/deliveries?outcome=failed";
+    let readyz = bridge.get_ms(http, "/readyz").await;
+    let lookup = bridge
+        .get_ms(http, "/admin/deliveries?correlationId=not-there")
+        .await;
+    let scan = bridge.get_ms(http, SCAN).await;
+    let scanning = std::sync::atomic::AtomicBool::new(true);
+    let scans = async {
+        while scanning.load(std::sync::atomic::Ordering::Relaxed) {
+            bridge.get_ms(http, SCAN).await;
+        }
+    };
+    let probes = async {
+        // The first lookup under way.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let ms = bridge.get_ms(http, "/readyz").await;
+        scanning.store(false, std::sync::atomic::Ordering::Relaxed);
+        ms
+    };
+    let ((), during) = tokio::join!(scans, probes);
+    json!({"readyzMs": readyz, "lookupMs": lookup, "scanMs": scan,
+           "readyzDuringScansMs": during})
 }
 
 /// A backlog queued while Temporal is down, then delivered once it is up.

@@ -491,6 +491,18 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ado-temporal-bridge"))
 }
 
+/// `DIR/<phase>.csv` when `BENCH_LATENCIES` names a directory: where a
+/// fixed-rate phase writes each request's timings.
+pub fn latencies_file(phase: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("BENCH_LATENCIES")?;
+    Some(Path::new(&dir).join(format!("{}.csv", file_name(phase))))
+}
+
+/// A phase's name as a file name.
+fn file_name(phase: &str) -> String {
+    phase.replace([' ', ',', '(', ')'], "_")
+}
+
 /// `perf record` of one process while a phase runs, when `BENCH_PERF`
 /// names a directory (`perf report -i DIR/<phase>.perf.data`).
 pub struct Profiler(Option<Child>);
@@ -502,10 +514,7 @@ impl Profiler {
         let Some(dir) = std::env::var_os("BENCH_PERF") else {
             return Self(None);
         };
-        let file = Path::new(&dir).join(format!(
-            "{}.perf.data",
-            phase.replace([' ', ',', '(', ')'], "_")
-        ));
+        let file = Path::new(&dir).join(format!("{}.perf.data", file_name(phase)));
         let child = Command::new("perf")
             .args(["record", "-F", "499", "--call-graph", "dwarf,16384", "-o"])
             .arg(file)

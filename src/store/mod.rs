@@ -7,6 +7,7 @@
 //! each Temporal action of a delivery, pending until Temporal accepted it.
 
 mod checkpoint;
+mod reader;
 mod schema;
 mod writer;
 
@@ -248,6 +249,8 @@ pub struct Store {
     counted_at: Arc<AtomicI64>,
     log_room: Arc<tokio::sync::Semaphore>,
     syncs: Arc<AtomicU64>,
+    /// Delivery log lookups, off the writer thread.
+    reader: Arc<reader::Reader>,
 }
 
 impl std::fmt::Debug for Store {
@@ -699,6 +702,7 @@ impl Store {
             counted_at,
             log_room: Arc::new(tokio::sync::Semaphore::new(LOG_QUEUE)),
             syncs,
+            reader: reader::Reader::new(data_dir.join(DB_FILE)),
         })
     }
 
@@ -1095,36 +1099,47 @@ impl Store {
         .await
     }
 
-    /// The delivery log, newest first.
+    /// The delivery log, newest first. Read off the writer thread (see
+    /// `reader`), after every write queued before this call is committed.
     pub async fn list(&self, filter: DeliveryFilter) -> Result<Vec<DeliverySummary>, StoreError> {
-        self.call_relaxed(move |c| {
-            let (sql, args) = list_query(filter);
-            // Not kept prepared: the writer's own statements keep the cache.
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), summary_row)?;
-            rows.collect()
-        })
-        .await
+        self.committed().await?;
+        self.reader
+            .read(move |c| {
+                let (sql, args) = list_query(filter);
+                let mut stmt = c.prepare(&sql)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(args), summary_row)?;
+                rows.collect()
+            })
+            .await
     }
 
-    /// One delivery with its response and actions.
+    /// One delivery with its response and actions; read as [`Store::list`].
     pub async fn show(
         &self,
         id: i64,
     ) -> Result<Option<(DeliveryRecord, Vec<ActionRow>)>, StoreError> {
-        self.call_relaxed(move |c| {
-            let rec = c
-                .prepare_cached(&format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
-                ))?
-                .query_row(params![id], delivery_row)
-                .optional()?;
-            match rec {
-                Some(rec) => Ok(Some((rec, actions_of(c, id)?))),
-                None => Ok(None),
-            }
-        })
-        .await
+        self.committed().await?;
+        self.reader
+            .read(move |c| {
+                let rec = c
+                    .prepare_cached(&format!(
+                        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
+                    ))?
+                    .query_row(params![id], delivery_row)
+                    .optional()?;
+                match rec {
+                    Some(rec) => Ok(Some((rec, actions_of(c, id)?))),
+                    None => Ok(None),
+                }
+            })
+            .await
+    }
+
+    /// Returns once every write queued before it is committed (not
+    /// necessarily on disk), so that a read on another connection sees
+    /// them: an empty job, which costs the writer an empty transaction.
+    async fn committed(&self) -> Result<(), StoreError> {
+        self.submit(false, false, |_, _| Ok(())).await
     }
 
     /// Spool counters. Readiness probes and metrics scrapes ask for them,

@@ -832,8 +832,9 @@ async fn the_wal_starts_over_under_a_steady_stream_of_writes() {
     );
 }
 
-/// The delivery log is read on the writer thread: a lookup by correlation
-/// id or reason code, or of dead letters, must not read the whole log.
+/// A lookup by correlation id ("why didn't my workflow start?") or reason
+/// code, or of dead letters, answers at once however long the log: it
+/// must not read the whole log.
 #[tokio::test]
 async fn delivery_log_lookups_read_indexes_not_the_whole_log() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -905,4 +906,56 @@ async fn plan_of(s: &Store, sql: String, args: Vec<rusqlite::types::Value>) -> S
 fn scans_a_table(plan: &str) -> bool {
     plan.split("; ")
         .any(|step| step.starts_with("SCAN") && !step.contains("INDEX"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_log_lookup_under_way_holds_up_no_delivery() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    admit_nth(&s, 1).await.expect("admit");
+    // A lookup that reads until told to finish, as a long one would.
+    let (finish, wait) = std::sync::mpsc::channel::<()>();
+    let reader = Arc::clone(&s.reader);
+    let lookup = tokio::spawn(async move {
+        reader
+            .read(move |c| {
+                let _ = wait.recv();
+                c.query_row("SELECT COUNT(*) FROM deliveries", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .await
+    });
+    tokio::time::timeout(Duration::from_secs(10), admit_nth(&s, 2))
+        .await
+        .expect("a delivery admitted while the lookup reads")
+        .expect("admitted");
+    assert!(!lookup.is_finished(), "the lookup is still reading");
+    finish.send(()).expect("the lookup waits");
+    let counted = lookup.await.expect("lookup").expect("count");
+    assert_eq!(counted, 2, "it reads what was committed when it read");
+    let listed = s
+        .list(DeliveryFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 2);
+    let (rec, actions) = s.show(listed[0].id).await.expect("show").expect("there");
+    assert_eq!((rec.event_id.as_str(), actions.len()), ("e2", 1));
+}
+
+#[tokio::test]
+async fn delivery_log_lookups_cannot_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let wrote = s
+        .reader
+        .read(|c| c.execute("DELETE FROM deliveries", []))
+        .await;
+    assert!(
+        matches!(wrote, Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))) if e.code == rusqlite::ErrorCode::ReadOnly),
+        "{wrote:?}"
+    );
 }
