@@ -346,13 +346,14 @@ pub async fn open_loop(
     }
     pacer.join().expect("pacer");
     drop(slices);
+    let result = LoadResult {
+        send_lag: Some(SendLag::of(&lags, &from_send)),
+        ..summarize(&hist, statuses, start.elapsed(), cpu)
+    };
     if let Some(path) = latencies {
         write_latencies(path, start_unix, each);
     }
-    LoadResult {
-        send_lag: Some(SendLag::of(&lags, &from_send)),
-        ..summarize(&hist, statuses, start.elapsed(), cpu)
-    }
+    result
 }
 
 /// One open-loop request's timings.

@@ -296,7 +296,7 @@ async fn probes_ms(bridge: &Bridge, http: &reqwest::Client) -> Value {
     let scanning = std::sync::atomic::AtomicBool::new(true);
     let scans = async {
         while scanning.load(std::sync::atomic::Ordering::Relaxed) {
-            bridge.get_ms(http, SCAN).await;
+            bridge.get(http, SCAN).await;
         }
     };
     let probes = async {

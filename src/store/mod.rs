@@ -47,7 +47,7 @@ pub enum StoreError {
     /// The spool holds as many pending actions as it may.
     #[error("spool full: {0} actions pending")]
     Full(i64),
-    /// The writer thread is gone.
+    /// The writer thread is gone, or a lookup's thread failed.
     #[error("delivery store task failed: {0}")]
     Task(String),
 }
@@ -1122,7 +1122,7 @@ impl Store {
         self.reader
             .read(move |c| {
                 let rec = c
-                    .prepare_cached(&format!(
+                    .prepare(&format!(
                         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
                     ))?
                     .query_row(params![id], delivery_row)

@@ -913,27 +913,36 @@ async fn a_delivery_log_lookup_under_way_holds_up_no_delivery() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Store::open(dir.path()).expect("open");
     admit_nth(&s, 1).await.expect("admit");
-    // A lookup that reads until told to finish, as a long one would.
-    let (finish, wait) = std::sync::mpsc::channel::<()>();
+    // A lookup that has read once and reads again when told to.
+    let count = |c: &Connection| {
+        c.query_row("SELECT COUNT(*) FROM deliveries", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    };
+    let (read, first) = std::sync::mpsc::channel::<i64>();
+    let (again, wait) = std::sync::mpsc::channel::<()>();
     let reader = Arc::clone(&s.reader);
     let lookup = tokio::spawn(async move {
         reader
             .read(move |c| {
+                let _ = read.send(count(c)?);
                 let _ = wait.recv();
-                c.query_row("SELECT COUNT(*) FROM deliveries", [], |r| {
-                    r.get::<_, i64>(0)
-                })
+                count(c)
             })
             .await
     });
+    let before = tokio::task::spawn_blocking(move || first.recv().expect("the first read"))
+        .await
+        .expect("first read");
+    assert_eq!(before, 1);
     tokio::time::timeout(Duration::from_secs(10), admit_nth(&s, 2))
         .await
         .expect("a delivery admitted while the lookup reads")
         .expect("admitted");
     assert!(!lookup.is_finished(), "the lookup is still reading");
-    finish.send(()).expect("the lookup waits");
-    let counted = lookup.await.expect("lookup").expect("count");
-    assert_eq!(counted, 2, "it reads what was committed when it read");
+    again.send(()).expect("the lookup waits");
+    let after = lookup.await.expect("lookup").expect("count");
+    assert_eq!(after, 1, "one lookup reads one moment");
     let listed = s
         .list(DeliveryFilter {
             limit: 10,
@@ -941,9 +950,40 @@ async fn a_delivery_log_lookup_under_way_holds_up_no_delivery() {
         })
         .await
         .expect("list");
-    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.len(), 2, "a later lookup sees the delivery");
     let (rec, actions) = s.show(listed[0].id).await.expect("show").expect("there");
     assert_eq!((rec.event_id.as_str(), actions.len()), ("e2", 1));
+}
+
+#[tokio::test]
+async fn a_delivery_log_lookup_sees_what_was_queued_before_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let hold = block_writer(&s);
+    s.log(rec("logged", None, 1)).expect("room in the queue");
+    let store = s.clone();
+    let lookup = tokio::spawn(async move {
+        store
+            .list(DeliveryFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !lookup.is_finished(),
+        "the lookup waits for the writes queued before it"
+    );
+    drop(hold);
+    let listed = lookup.await.expect("lookup").expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|d| d.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["logged"]
+    );
 }
 
 #[tokio::test]
