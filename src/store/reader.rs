@@ -3,7 +3,7 @@
 //! Every delivery waits behind whatever the writer thread is doing, and a
 //! lookup in the delivery log may read much of it: a filter on a rare
 //! outcome, event type or source (the UI's "what failed?") reads the log
-//! until it has found enough: 120-126 ms with 100,000 deliveries kept
+//! until it has found enough: 119-133 ms with 100,000 deliveries kept
 //! (`scripts/bench`, backlog), growing with the log, and every delivery
 //! waited as long on the writer. So such lookups read through connections
 //! of their own, on the runtime's blocking threads: the write-ahead log
