@@ -333,7 +333,6 @@ pub async fn open_loop(
         if latencies.is_some() {
             each.push(Timings {
                 request: i,
-                due: Duration::from_secs_f64(i as f64 / rate),
                 latency,
                 lag,
                 from_send: sent,
@@ -351,16 +350,15 @@ pub async fn open_loop(
         ..summarize(&hist, statuses, start.elapsed(), cpu)
     };
     if let Some(path) = latencies {
-        write_latencies(path, start_unix, each);
+        write_latencies(path, start_unix, rate, each);
     }
     result
 }
 
 /// One open-loop request's timings.
 struct Timings {
+    /// Its number: it was due `request / rate` seconds after the start.
     request: u64,
-    /// When it was due, from the run's start.
-    due: Duration,
     /// From when it was due to its answer.
     latency: Duration,
     /// How late it began to be sent.
@@ -374,10 +372,15 @@ struct Timings {
 /// set beside the bridge's log lines), `latency_us`, `sent_late_us` and
 /// `from_send_us`. For a tail: are the slow requests spread out, or
 /// consecutive (a stall)?
-fn write_latencies(path: &std::path::Path, start: std::time::SystemTime, mut each: Vec<Timings>) {
+fn write_latencies(
+    path: &std::path::Path,
+    start: std::time::SystemTime,
+    rate: f64,
+    mut each: Vec<Timings>,
+) {
     each.sort_unstable_by_key(|t| t.request);
-    let epoch = |d: Duration| {
-        (start + d)
+    let due = |request: u64| {
+        (start + Duration::from_secs_f64(request as f64 / rate))
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |t| t.as_micros())
     };
@@ -387,7 +390,7 @@ fn write_latencies(path: &std::path::Path, start: std::time::SystemTime, mut eac
             out,
             "{},{},{},{},{}",
             t.request,
-            epoch(t.due),
+            due(t.request),
             t.latency.as_micros(),
             t.lag.as_micros(),
             t.from_send.as_micros()

@@ -397,6 +397,16 @@ async fn main() {
         .unwrap_or_default();
     let step_at = |i: usize, key: &str| steps.get(i).and_then(|s| s[key].as_f64()).unwrap_or(0.0);
     let last_step = steps.len().saturating_sub(1);
+    // Two probes' medians, with nothing and with everything queued.
+    let empty_and_full = |a: &str, b: &str| {
+        format!(
+            "{:.2} / {:.2} ms; {:.2} / {:.2} ms (medians of 9)",
+            step_at(0, a),
+            step_at(last_step, a),
+            step_at(0, b),
+            step_at(last_step, b),
+        )
+    };
     let summary = vec![
         (
             "durable / direct client throughput, until every workflow started (client: mean of before and after)".into(),
@@ -455,23 +465,11 @@ async fn main() {
         ),
         (
             format!("readiness probe; delivery log lookup by correlation id, with 0 / {backlog} queued deliveries"),
-            format!(
-                "{:.2} / {:.2} ms; {:.2} / {:.2} ms (medians of 9)",
-                step_at(0, "readyzMs"),
-                step_at(last_step, "readyzMs"),
-                step_at(0, "lookupMs"),
-                step_at(last_step, "lookupMs"),
-            ),
+            empty_and_full("readyzMs", "lookupMs"),
         ),
         (
             format!("delivery log lookup by an outcome none has (reads the whole log); readiness probe meanwhile, with 0 / {backlog} queued deliveries"),
-            format!(
-                "{:.2} / {:.2} ms; {:.2} / {:.2} ms (medians of 9)",
-                step_at(0, "scanMs"),
-                step_at(last_step, "scanMs"),
-                step_at(0, "readyzDuringScansMs"),
-                step_at(last_step, "readyzDuringScansMs"),
-            ),
+            empty_and_full("scanMs", "readyzDuringScansMs"),
         ),
         (
             format!("drain of {drain_n} queued while Temporal was down"),

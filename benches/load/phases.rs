@@ -256,10 +256,7 @@ pub async fn backlog_rss(run: &mut Run, total: u64) -> Value {
     let setup = BridgeSetup::durable(&nowhere, &rules);
     let bridge = Bridge::start(&setup, &run.http).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut probes = probes_ms(&bridge, &run.http).await;
-    probes["queued"] = json!(0);
-    probes["rssMiB"] = json!(bridge.rss_mib());
-    let mut steps = vec![probes];
+    let mut steps = vec![backlog_step(&bridge, &run.http, 0).await];
     let step = (total / 5).max(1);
     let mut queued = 0;
     while queued < total {
@@ -270,14 +267,20 @@ pub async fn backlog_rss(run: &mut Run, total: u64) -> Value {
             "backlog {queued}: {:.0}/s {:?}",
             load.per_second, load.statuses
         );
-        let mut probes = probes_ms(&bridge, &run.http).await;
-        probes["queued"] = json!(queued);
-        probes["rssMiB"] = json!(bridge.rss_mib());
-        probes["load"] = json!(load);
-        steps.push(probes);
+        let mut at = backlog_step(&bridge, &run.http, queued).await;
+        at["load"] = json!(load);
+        steps.push(at);
     }
     let pending = bridge.pending(&run.http).await;
     json!({"steps": steps, "pending": pending, "peakRssMiB": bridge.peak_rss_mib()})
+}
+
+/// The bridge with `queued` deliveries queued: its RSS and [`probes_ms`].
+async fn backlog_step(bridge: &Bridge, http: &reqwest::Client, queued: u64) -> Value {
+    let mut at = probes_ms(bridge, http).await;
+    at["queued"] = json!(queued);
+    at["rssMiB"] = json!(bridge.rss_mib());
+    at
 }
 
 /// How long a readiness probe, a lookup in the delivery log by a

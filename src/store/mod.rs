@@ -287,8 +287,7 @@ fn delivery_row_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Delivery
 /// filters given are in it, so that SQLite can use their indexes: a lookup
 /// by correlation id or reason code reads its index, and "dead" starts from
 /// the dead actions, where a condition for every filter, given or not,
-/// read the whole log on the writer thread, every delivery waiting behind
-/// it.
+/// read the whole log.
 fn list_query(filter: DeliveryFilter) -> (String, Vec<rusqlite::types::Value>) {
     let dead_only = filter.outcome.as_deref() == Some("dead");
     let outcome = filter.outcome.filter(|_| !dead_only);

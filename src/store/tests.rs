@@ -74,6 +74,15 @@ pub(crate) fn block_writer(s: &Store) -> std::sync::mpsc::Sender<()> {
     tx
 }
 
+/// The delivery log's newest ten entries.
+async fn newest(s: &Store) -> Result<Vec<DeliverySummary>, StoreError> {
+    s.list(DeliveryFilter {
+        limit: 10,
+        ..Default::default()
+    })
+    .await
+}
+
 fn seqs(a: Admission) -> Vec<i64> {
     match a {
         Admission::Admitted { seqs, .. } => seqs,
@@ -491,13 +500,7 @@ async fn a_dead_letter_blocks_later_actions_of_its_workflow_until_replayed() {
         .map(|r| r.seq)
         .collect();
     assert_eq!(due, vec![later[1]]);
-    let summaries = s
-        .list(DeliveryFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("list");
+    let summaries = newest(&s).await.expect("list");
     let first = summaries
         .iter()
         .find(|d| d.event_id == "e1")
@@ -572,13 +575,7 @@ async fn log_only_entries_are_capped_and_never_found_as_duplicates() {
 
     let pruned = s.prune(SystemTime::UNIX_EPOCH, 2).await.expect("prune");
     assert_eq!(pruned, 3, "the three oldest log-only entries go");
-    let left = s
-        .list(DeliveryFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("list");
+    let left = newest(&s).await.expect("list");
     assert_eq!(left.len(), 3, "two log-only entries and the remembered one");
     assert_eq!(
         left.iter()
@@ -610,11 +607,7 @@ async fn logged_entries_are_seen_at_once_and_ignored_ones_outlive_the_cap() {
         s.log(r).expect("room in the queue");
     }
     // Not awaited, but queued before the next call: already there.
-    let all = DeliveryFilter {
-        limit: 10,
-        ..Default::default()
-    };
-    assert_eq!(s.list(all.clone()).await.expect("list").len(), 6);
+    assert_eq!(newest(&s).await.expect("list").len(), 6);
     assert!(
         s.find("ignored-0", "s", Some("sub/ignored-0"))
             .await
@@ -624,7 +617,7 @@ async fn logged_entries_are_seen_at_once_and_ignored_ones_outlive_the_cap() {
     );
 
     assert_eq!(s.prune(SystemTime::UNIX_EPOCH, 1).await.expect("prune"), 2);
-    let left = s.list(all).await.expect("list");
+    let left = newest(&s).await.expect("list");
     let codes = |code: &str| left.iter().filter(|d| d.reason_code == code).count();
     assert_eq!(codes("RULE_ERROR"), 1, "the newest log-only entry is kept");
     assert_eq!(
@@ -877,8 +870,8 @@ async fn delivery_log_lookups_read_indexes_not_the_whole_log() {
     }
 }
 
-/// The pruner runs on the writer thread too: it must read only what it may
-/// delete.
+/// The pruner runs on the writer thread, where every delivery waits behind
+/// it: it must read only what it may delete.
 #[tokio::test]
 async fn pruning_reads_what_it_may_delete_not_the_whole_store() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -943,13 +936,7 @@ async fn a_delivery_log_lookup_under_way_holds_up_no_delivery() {
     again.send(()).expect("the lookup waits");
     let after = lookup.await.expect("lookup").expect("count");
     assert_eq!(after, 1, "one lookup reads one moment");
-    let listed = s
-        .list(DeliveryFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("list");
+    let listed = newest(&s).await.expect("list");
     assert_eq!(listed.len(), 2, "a later lookup sees the delivery");
     let (rec, actions) = s.show(listed[0].id).await.expect("show").expect("there");
     assert_eq!((rec.event_id.as_str(), actions.len()), ("e2", 1));
@@ -962,14 +949,7 @@ async fn a_delivery_log_lookup_sees_what_was_queued_before_it() {
     let hold = block_writer(&s);
     s.log(rec("logged", None, 1)).expect("room in the queue");
     let store = s.clone();
-    let lookup = tokio::spawn(async move {
-        store
-            .list(DeliveryFilter {
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-    });
+    let lookup = tokio::spawn(async move { newest(&store).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         !lookup.is_finished(),
