@@ -30,6 +30,8 @@ WORKDIR /build
 # 1) Dependencies only: this layer is reused until Cargo.toml or Cargo.lock
 #    (or the build script) changes.
 COPY Cargo.toml Cargo.lock ./
+# Build settings for the bundled SQLite (it syncs with fdatasync).
+COPY .cargo/config.toml .cargo/config.toml
 COPY scripts/build-release scripts/build-release
 RUN scripts/build-release --deps-only
 

@@ -7,7 +7,9 @@
 //! once (one fsync), and only then answers each caller. Concurrent
 //! deliveries thus share fsyncs instead of paying one each. A batch in
 //! which no job must be on disk before its answer (reads, and writes a
-//! power cut may lose harmlessly) commits without the fsync.
+//! power cut may lose harmlessly) commits without the fsync. (SQLite's
+//! fsync is `fdatasync`: the bundled SQLite is built with `HAVE_FDATASYNC`,
+//! see `.cargo/config.toml`.)
 //!
 //! A barrier ([`Store::sync`](super::Store::sync)) is a job that must be
 //! on disk and writes nothing: its batch, if it wrote nothing either,

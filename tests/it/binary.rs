@@ -32,6 +32,37 @@ fn a_bad_config_exits_64_naming_file_and_field() {
     );
 }
 
+/// The dynamic symbols `binary` imports.
+fn imports(binary: &str) -> Vec<String> {
+    use object::Object;
+    let data = std::fs::read(binary).expect("read the binary");
+    let file = object::File::parse(&*data).expect("an ELF executable");
+    file.imports()
+        .expect("its dynamic imports")
+        .iter()
+        .map(|i| String::from_utf8_lossy(i.name()).into_owned())
+        .collect()
+}
+
+/// The bundled SQLite syncs each commit with `fdatasync`, as built with
+/// `HAVE_FDATASYNC` (`.cargo/config.toml`). Without it SQLite calls
+/// `fsync`, which also writes the WAL's inode whenever its modification
+/// time moved on: on ext4 with a journal, a journal commit for most
+/// commits. Nothing else in the bridge calls `fsync`, so importing it means
+/// a build without the flag.
+#[test]
+fn commits_are_synced_with_fdatasync_not_fsync() {
+    let imports = imports(BIN);
+    assert!(
+        imports.iter().any(|s| s == "fdatasync"),
+        "the bridge does not import fdatasync: {imports:?}"
+    );
+    assert!(
+        !imports.iter().any(|s| s == "fsync"),
+        "the bridge imports fsync: SQLite was built without LIBSQLITE3_FLAGS=-DHAVE_FDATASYNC=1 (.cargo/config.toml)"
+    );
+}
+
 /// The threads of a bridge started with `extra` in its config, by name
 /// with the scheduler slice each has, once it answers `/healthz` (Temporal
 /// is not needed for that).
