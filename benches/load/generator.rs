@@ -297,57 +297,76 @@ pub async fn open_loop(
     }
     let cpu = procs::cpu_seconds("self");
     let slices = procs::ShortSlices::now();
-    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
+    // Each request leaves its timings here, and only the last one wakes
+    // the caller: a channel message per answer woke this thread a
+    // thousand times a second, CPU taken from the bridge under test.
+    let answers = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n as usize)));
+    let outstanding = Arc::new(AtomicU64::new(n));
+    let all_answered = Arc::new(tokio::sync::Notify::new());
     let runtime = tokio::runtime::Handle::current();
     let target = target.clone();
     let start_unix = std::time::SystemTime::now();
     let start = Instant::now();
-    let pacer = std::thread::spawn(move || {
-        for i in 0..n {
-            let due = start + Duration::from_secs_f64(i as f64 / rate);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            let (t, idle, done_tx) = (target.clone(), Arc::clone(&idle), done_tx.clone());
-            runtime.spawn(async move {
-                let began = Instant::now();
-                let pooled = idle.lock().expect("pool").pop();
-                let mut conn = match pooled {
-                    Some(c) => c,
-                    None => Connection::open(&t.url).await,
-                };
-                let status = conn.send(&t, i).await;
-                if status != "error" {
-                    idle.lock().expect("pool").push(conn);
+    let pacer = {
+        let (answers, outstanding, all_answered) = (
+            Arc::clone(&answers),
+            Arc::clone(&outstanding),
+            Arc::clone(&all_answered),
+        );
+        std::thread::spawn(move || {
+            for i in 0..n {
+                let due = start + Duration::from_secs_f64(i as f64 / rate);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
                 }
-                let lag = began.saturating_duration_since(due);
-                let _ = done_tx.send((i, due.elapsed(), lag, began.elapsed(), status));
-            });
-        }
-    });
+                let (t, idle) = (target.clone(), Arc::clone(&idle));
+                let (answers, outstanding, all_answered) = (
+                    Arc::clone(&answers),
+                    Arc::clone(&outstanding),
+                    Arc::clone(&all_answered),
+                );
+                runtime.spawn(async move {
+                    let began = Instant::now();
+                    let pooled = idle.lock().expect("pool").pop();
+                    let mut conn = match pooled {
+                        Some(c) => c,
+                        None => Connection::open(&t.url).await,
+                    };
+                    let status = conn.send(&t, i).await;
+                    let answered = Timings {
+                        request: i,
+                        latency: due.elapsed(),
+                        lag: began.saturating_duration_since(due),
+                        from_send: began.elapsed(),
+                        status,
+                    };
+                    if answered.status != "error" {
+                        idle.lock().expect("pool").push(conn);
+                    }
+                    answers.lock().expect("answers").push(answered);
+                    if outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        all_answered.notify_one();
+                    }
+                });
+            }
+        })
+    };
+    all_answered.notified().await;
+    let elapsed = start.elapsed();
+    let each = std::mem::take(&mut *answers.lock().expect("answers"));
     let (mut hist, mut lags, mut from_send) = (histogram(), histogram(), histogram());
     let mut statuses = BTreeMap::<String, u64>::new();
-    let mut each = Vec::new();
-    for _ in 0..n {
-        let (i, latency, lag, sent, status) = done.recv().await.expect("every request answers");
-        if latencies.is_some() {
-            each.push(Timings {
-                request: i,
-                latency,
-                lag,
-                from_send: sent,
-            });
-        }
-        let _ = hist.record(latency.as_micros().max(1) as u64);
-        let _ = lags.record(lag.as_micros().max(1) as u64);
-        let _ = from_send.record(sent.as_micros().max(1) as u64);
-        *statuses.entry(status).or_default() += 1;
+    for t in &each {
+        let _ = hist.record(t.latency.as_micros().max(1) as u64);
+        let _ = lags.record(t.lag.as_micros().max(1) as u64);
+        let _ = from_send.record(t.from_send.as_micros().max(1) as u64);
+        *statuses.entry(t.status.clone()).or_default() += 1;
     }
     pacer.join().expect("pacer");
     drop(slices);
     let result = LoadResult {
         send_lag: Some(SendLag::of(&lags, &from_send)),
-        ..summarize(&hist, statuses, start.elapsed(), cpu)
+        ..summarize(&hist, statuses, elapsed, cpu)
     };
     if let Some(path) = latencies {
         write_latencies(path, start_unix, rate, each);
@@ -365,6 +384,8 @@ struct Timings {
     lag: Duration,
     /// From when it began to be sent to its answer.
     from_send: Duration,
+    /// The answer's HTTP status, or `error`.
+    status: String,
 }
 
 /// Writes one line per request, in the order they were due: `request`,

@@ -206,7 +206,7 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
         started_per_second,
     };
     eprintln!(
-        "{name}: {:.0}/s (started {:.0}/s) p99 {:.2} ms{}, bridge CPU {:.0} us/delivery, {temporal_calls} Temporal calls, peak RSS {:.1} MiB, {:?}, verified {:?}",
+        "{name}: {:.0}/s (started {:.0}/s) p99 {:.2} ms{}, bridge CPU {:.0} us/delivery, generator CPU {:.0} us/request, {temporal_calls} Temporal calls, peak RSS {:.1} MiB, {:?}, verified {:?}",
         phase.load.per_second,
         phase.started_per_second.unwrap_or(0.0),
         phase.load.p99_ms,
@@ -219,6 +219,7 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
                 l.p50_ms, l.p99_ms, l.max_ms, l.p99_from_send_ms
             )),
         phase.bridge_cpu_s * 1e6 / n as f64,
+        phase.load.generator_cpu_s * 1e6 / n as f64,
         phase.peak_rss_mib,
         phase.load.statuses,
         phase.exactly_once
