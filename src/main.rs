@@ -37,7 +37,7 @@ fn main() -> ExitCode {
                 threads = config.worker_threads.unwrap_or(threads);
                 let slice = config
                     .scheduler_slice
-                    .map(|s| (s, sched::set_slice(0, Some(s)), config.scheduler_slice_set));
+                    .map(|s| (s, sched::set_slice(0, Some(s))));
                 Run::Serve(Box::new(config), slice)
             }
             Err(e) => {
@@ -60,9 +60,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The scheduler slice `serve` asked for, whether the kernel granted it,
-/// and whether the config set it (`schedulerSlice`) or left the default.
-type SliceAsked = Option<(std::time::Duration, std::io::Result<()>, bool)>;
+/// The scheduler slice `serve` asked for (`schedulerSlice`), and whether
+/// the kernel granted it.
+type SliceAsked = Option<(std::time::Duration, std::io::Result<()>)>;
 
 /// What `main` runs once the runtime is up.
 enum Run {
@@ -130,18 +130,11 @@ async fn run(command: Run) -> ExitCode {
 async fn serve(config: Config, slice: SliceAsked) -> ExitCode {
     let telemetry = telemetry::init(config.log_format, &config.log_level);
     match slice {
-        Some((slice, Ok(()), _)) => tracing::info!(?slice, "scheduler slice set (schedulerSlice)"),
-        Some((slice, Err(e), true)) => tracing::warn!(
+        Some((slice, Ok(()))) => tracing::info!(?slice, "scheduler slice set (schedulerSlice)"),
+        Some((slice, Err(e))) => tracing::warn!(
             ?slice,
             error = %e,
             "schedulerSlice not applied: the threads keep the kernel's default slice"
-        ),
-        // The default, where the kernel keeps no slice of a thread's own
-        // (before Linux 6.12): nothing was asked for, so nothing is wrong.
-        Some((slice, Err(e), false)) => tracing::info!(
-            ?slice,
-            error = %e,
-            "the default scheduler slice is not kept by this kernel: the threads keep its default"
         ),
         None => {}
     }

@@ -20,12 +20,6 @@ use std::{io, time::Duration};
 pub const MIN_SLICE: Duration = Duration::from_micros(100);
 /// The longest slice Linux grants.
 pub const MAX_SLICE: Duration = Duration::from_millis(100);
-/// The slice `serve` asks for unless `schedulerSlice` says otherwise. With
-/// Temporal saturating the same two CPUs it brought p99 at 1,000
-/// deliveries/s from 4.82-5.84 ms to 4.33-5.00 ms (six runs each), for
-/// 5-8 % more CPU per delivery at that rate and 1-4 % at saturation, where
-/// throughput did not change (README, Configuration).
-pub const DEFAULT_SLICE: Duration = Duration::from_micros(200);
 
 /// Gives thread `tid` (0: the calling thread) the slice `slice`, or the
 /// kernel's default with `None`. The thread's policy, nice value and

@@ -96,7 +96,7 @@ pub struct ConfigFile {
     #[serde(default)]
     pub worker_threads: Option<Env<usize>>,
     /// The time slice the bridge's threads ask Linux's scheduler for
-    /// (default [`sched::DEFAULT_SLICE`]; `0s`: the kernel's).
+    /// (default: the kernel's).
     #[serde(default)]
     pub scheduler_slice: Option<Env<HumanDuration>>,
     /// Named webhook sources, each with its own credentials.
@@ -362,12 +362,8 @@ pub struct Config {
     /// use (its CPU quota included).
     pub worker_threads: Option<usize>,
     /// The slice the bridge's threads ask the scheduler for
-    /// ([`crate::sched`]); `None`: the kernel's default (`0s`).
+    /// ([`crate::sched`]); `None`: the kernel's default.
     pub scheduler_slice: Option<Duration>,
-    /// Whether `scheduler_slice` was set in the file rather than left to
-    /// [`sched::DEFAULT_SLICE`]: a slice the kernel cannot keep is then worth
-    /// a warning.
-    pub scheduler_slice_set: bool,
     /// Webhook sources.
     pub sources: Vec<Source>,
 }
@@ -569,9 +565,7 @@ impl Config {
                 "must be from 100us to 100ms (0s: the kernel's default)".into(),
             ));
         }
-        let scheduler_slice_set = scheduler_slice.is_some();
-        let scheduler_slice =
-            Some(scheduler_slice.unwrap_or(sched::DEFAULT_SLICE)).filter(|d| !d.is_zero());
+        let scheduler_slice = scheduler_slice.filter(|d| !d.is_zero());
         if limits.max_body_bytes < 1024 {
             return Err(invalid(
                 "limits.maxBodyBytes",
@@ -701,7 +695,6 @@ impl Config {
             limits,
             worker_threads,
             scheduler_slice,
-            scheduler_slice_set,
             sources,
         })
     }
