@@ -701,7 +701,7 @@ impl Store {
             counted_at,
             log_room: Arc::new(tokio::sync::Semaphore::new(LOG_QUEUE)),
             syncs,
-            reader: reader::Reader::new(data_dir.join(DB_FILE)),
+            reader: Arc::new(reader::Reader::new(data_dir.join(DB_FILE))),
         })
     }
 
@@ -1098,47 +1098,49 @@ impl Store {
         .await
     }
 
-    /// The delivery log, newest first. Read off the writer thread (see
-    /// `reader`), after every write queued before this call is committed.
+    /// The delivery log, newest first; read as [`Store::lookup`] reads.
     pub async fn list(&self, filter: DeliveryFilter) -> Result<Vec<DeliverySummary>, StoreError> {
-        self.committed().await?;
-        self.reader
-            .read(move |c| {
-                let (sql, args) = list_query(filter);
-                let mut stmt = c.prepare(&sql)?;
-                let rows = stmt.query_map(rusqlite::params_from_iter(args), summary_row)?;
-                rows.collect()
-            })
-            .await
+        self.lookup(move |c| {
+            let (sql, args) = list_query(filter);
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), summary_row)?;
+            rows.collect()
+        })
+        .await
     }
 
-    /// One delivery with its response and actions; read as [`Store::list`].
+    /// One delivery with its response and actions; read as
+    /// [`Store::lookup`] reads.
     pub async fn show(
         &self,
         id: i64,
     ) -> Result<Option<(DeliveryRecord, Vec<ActionRow>)>, StoreError> {
-        self.committed().await?;
-        self.reader
-            .read(move |c| {
-                let rec = c
-                    .prepare(&format!(
-                        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
-                    ))?
-                    .query_row(params![id], delivery_row)
-                    .optional()?;
-                match rec {
-                    Some(rec) => Ok(Some((rec, actions_of(c, id)?))),
-                    None => Ok(None),
-                }
-            })
-            .await
+        self.lookup(move |c| {
+            let rec = c
+                .prepare(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
+                ))?
+                .query_row(params![id], delivery_row)
+                .optional()?;
+            match rec {
+                Some(rec) => Ok(Some((rec, actions_of(c, id)?))),
+                None => Ok(None),
+            }
+        })
+        .await
     }
 
-    /// Returns once every write queued before it is committed (not
-    /// necessarily on disk), so that a read on another connection sees
-    /// them: an empty job, which costs the writer an empty transaction.
-    async fn committed(&self) -> Result<(), StoreError> {
-        self.submit(false, false, |_, _| Ok(())).await
+    /// Runs the delivery log lookup `f` off the writer thread (see
+    /// `reader`), once every write queued before this call is committed
+    /// (not necessarily on disk): an empty job first, which costs the
+    /// writer an empty transaction, so that the other connection sees them.
+    async fn lookup<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.submit(false, false, |_, _| Ok(())).await?;
+        self.reader.read(f).await
     }
 
     /// Spool counters. Readiness probes and metrics scrapes ask for them,

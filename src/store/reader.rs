@@ -10,7 +10,10 @@
 //! lets them read while the writer writes, and they see what was committed
 //! when they began.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
@@ -36,16 +39,16 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn new(db: PathBuf) -> Arc<Self> {
-        Arc::new(Self {
+    pub(super) fn new(db: PathBuf) -> Self {
+        Self {
             db,
             at_once: Semaphore::new(AT_ONCE),
-        })
+        }
     }
 
     /// Runs `f` on a blocking thread with a connection of its own, in one
     /// read transaction: everything it reads is of one moment.
-    pub(super) async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    pub(super) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -55,9 +58,9 @@ impl Reader {
             .acquire()
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?;
-        let me = Arc::clone(self);
+        let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = me.open()?;
+            let conn = open(&db)?;
             let tx = conn.unchecked_transaction()?;
             let out = f(&tx)?;
             tx.finish()?;
@@ -66,16 +69,17 @@ impl Reader {
         .await
         .map_err(|e| StoreError::Task(format!("a delivery log lookup failed: {e}")))?
     }
+}
 
-    fn open(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.db,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        // A reader may meet SQLITE_BUSY for a moment: while the WAL starts
-        // over, or, where SQLite keeps no WAL, while the writer commits.
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
-        Ok(conn)
-    }
+/// A read-only connection to `db`.
+fn open(db: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // A reader may meet SQLITE_BUSY for a moment: while the WAL starts
+    // over, or, where SQLite keeps no WAL, while the writer commits.
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    Ok(conn)
 }
