@@ -297,38 +297,20 @@ pub async fn open_loop(
     }
     let cpu = procs::cpu_seconds("self");
     let slices = procs::ShortSlices::now();
-    // Each request leaves its timings here, and only the last one wakes
-    // the caller: a channel message per answer woke this thread a
-    // thousand times a second, CPU taken from the bridge under test.
-    let answers = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n as usize)));
-    let outstanding = Arc::new(AtomicU64::new(n));
-    let all_answered = Arc::new(tokio::sync::Notify::new());
-    if n == 0 {
-        // No request, so no last answer to wake the caller.
-        all_answered.notify_one();
-    }
+    let answers = Arc::new(Answers::new(n));
     let runtime = tokio::runtime::Handle::current();
     let target = target.clone();
     let start_unix = std::time::SystemTime::now();
     let start = Instant::now();
     let pacer = {
-        let (answers, outstanding, all_answered) = (
-            Arc::clone(&answers),
-            Arc::clone(&outstanding),
-            Arc::clone(&all_answered),
-        );
+        let answers = Arc::clone(&answers);
         std::thread::spawn(move || {
             for i in 0..n {
                 let due = start + Duration::from_secs_f64(i as f64 / rate);
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
-                let (t, idle) = (target.clone(), Arc::clone(&idle));
-                let (answers, outstanding, all_answered) = (
-                    Arc::clone(&answers),
-                    Arc::clone(&outstanding),
-                    Arc::clone(&all_answered),
-                );
+                let (t, idle, answers) = (target.clone(), Arc::clone(&idle), Arc::clone(&answers));
                 runtime.spawn(async move {
                     let began = Instant::now();
                     let pooled = idle.lock().expect("pool").pop();
@@ -347,17 +329,13 @@ pub async fn open_loop(
                     if answered.status != "error" {
                         idle.lock().expect("pool").push(conn);
                     }
-                    answers.lock().expect("answers").push(answered);
-                    if outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
-                        all_answered.notify_one();
-                    }
+                    answers.push(answered);
                 });
             }
         })
     };
-    all_answered.notified().await;
+    let each = answers.all().await;
     let elapsed = start.elapsed();
-    let each = std::mem::take(&mut *answers.lock().expect("answers"));
     let (mut hist, mut lags, mut from_send) = (histogram(), histogram(), histogram());
     let mut statuses = BTreeMap::<String, u64>::new();
     for t in &each {
@@ -376,6 +354,44 @@ pub async fn open_loop(
         write_latencies(path, start_unix, rate, each);
     }
     result
+}
+
+/// The open loop's answers. Each request's task leaves its timings here,
+/// and only the last one wakes the caller: a channel message per answer
+/// woke the caller a thousand times a second, CPU taken from the bridge
+/// under test.
+struct Answers {
+    /// How many requests there are.
+    n: usize,
+    each: std::sync::Mutex<Vec<Timings>>,
+    all_in: tokio::sync::Notify,
+}
+
+impl Answers {
+    fn new(n: u64) -> Self {
+        let n = n as usize;
+        Self {
+            n,
+            each: std::sync::Mutex::new(Vec::with_capacity(n)),
+            all_in: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn push(&self, t: Timings) {
+        let mut each = self.each.lock().expect("answers");
+        each.push(t);
+        if each.len() == self.n {
+            self.all_in.notify_one();
+        }
+    }
+
+    /// Every answer, once all are in.
+    async fn all(&self) -> Vec<Timings> {
+        if self.n > 0 {
+            self.all_in.notified().await;
+        }
+        std::mem::take(&mut *self.each.lock().expect("answers"))
+    }
 }
 
 /// One open-loop request's timings.
