@@ -825,6 +825,33 @@ async fn the_wal_starts_over_under_a_steady_stream_of_writes() {
     );
 }
 
+/// At a steady rate with pauses between commits the writer checkpoints
+/// while idle, once the WAL is long: it never reaches the length at which
+/// the writer checkpoints by itself, with a commit waiting.
+#[tokio::test]
+async fn an_idle_writer_lets_the_wal_start_over_before_it_must() {
+    const N: i64 = 1_200;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    // A commit about every millisecond, as at 1,000 deliveries a second:
+    // commits come during the checkpoint thread's own checkpoints, so the
+    // WAL does not start over by itself. Several pages each: a few times
+    // the pages at which the writer checkpoints by itself.
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for i in 0..N {
+        tick.tick().await;
+        seqs(admit_nth(&s, i).await.expect("admit"));
+    }
+    assert_eq!(count_actions(dir.path()), N);
+    // The file keeps the size of the longest WAL since it started over.
+    let wal_pages = wal_pages(dir.path());
+    assert!(
+        wal_pages < u64::from(checkpoint::WRITER_PAGES),
+        "the WAL grew to {wal_pages} pages"
+    );
+}
+
 /// A lookup by correlation id ("why didn't my workflow start?") or reason
 /// code, or of dead letters, answers at once however long the log: it
 /// must not read the whole log.

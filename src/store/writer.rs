@@ -194,7 +194,19 @@ pub(super) fn run(
     // Whether a commit since the last sync went without one.
     let mut behind = false;
     loop {
-        let Ok(first) = rx.recv() else { return };
+        let first = match rx.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                // Nothing to do: the moment for a checkpoint nobody waits
+                // for (see `checkpoint`).
+                if let Some(c) = checkpointer {
+                    c.idle(&conn);
+                }
+                let Ok(job) = rx.recv() else { return };
+                job
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match rx.try_recv() {
