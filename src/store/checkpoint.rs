@@ -54,7 +54,7 @@ pub(super) const WRITER_PAGES: u32 = 2_000;
 pub(super) struct Checkpointer {
     tx: SyncSender<()>,
     /// Set by the thread when the WAL is [`IDLE_PAGES`] long, cleared by
-    /// the writer's checkpoint that copied all of it.
+    /// the writer's next checkpoint that was not busy.
     long: Arc<AtomicBool>,
 }
 
@@ -140,7 +140,7 @@ fn checkpoint(conn: &Connection) -> Option<(i64, i64, i64)> {
             Some((busy, wal, copied))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints by itself");
+            tracing::warn!(error = %e, "WAL checkpoint failed; a later one copies what it did not");
             None
         }
     }
