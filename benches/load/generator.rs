@@ -130,16 +130,20 @@ pub struct SendLag {
     /// lateness left out. A stalled bridge still counts in full, since the
     /// generator sends on (on new connections) whatever the answers do.
     pub p99_from_send_ms: f64,
+    /// Whether the generator's threads ran under the real-time policy
+    /// (else with the shortest slice; see [`procs::Prompt`]).
+    pub real_time: bool,
 }
 
 impl SendLag {
-    fn of(lags: &Histogram<u64>, from_send: &Histogram<u64>) -> Self {
+    fn of(lags: &Histogram<u64>, from_send: &Histogram<u64>, real_time: bool) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         Self {
             p50_ms: ms(lags.value_at_quantile(0.50)),
             p99_ms: ms(lags.value_at_quantile(0.99)),
             max_ms: ms(lags.max()),
             p99_from_send_ms: ms(from_send.value_at_quantile(0.99)),
+            real_time,
         }
     }
 }
@@ -278,8 +282,8 @@ pub async fn closed_loop(target: &Target, n: u64, concurrency: usize) -> LoadRes
 /// up to its next millisecond tick, which alone made each request about a
 /// millisecond late, and that lateness counted as the bridge's latency.
 /// How late the requests still went out is measured and reported
-/// ([`LoadResult::send_lag`]). Meanwhile the generator's threads have the
-/// shortest scheduler slice ([`procs::ShortSlices`]).
+/// ([`LoadResult::send_lag`]). Meanwhile the generator's threads run as
+/// soon as they wake ([`procs::Prompt`]).
 ///
 /// With `latencies`, every request's timings are written there as CSV, in
 /// the order the requests were due (see [`write_latencies`]).
@@ -296,7 +300,7 @@ pub async fn open_loop(
         idle.lock().expect("pool").push(conn);
     }
     let cpu = procs::cpu_seconds("self");
-    let slices = procs::ShortSlices::now();
+    let prompt = procs::Prompt::now();
     let answers = Arc::new(Answers::new(n));
     let runtime = tokio::runtime::Handle::current();
     let target = target.clone();
@@ -345,9 +349,10 @@ pub async fn open_loop(
         *statuses.entry(t.status.clone()).or_default() += 1;
     }
     pacer.join().expect("pacer");
-    drop(slices);
+    let real_time = prompt.real_time;
+    drop(prompt);
     let result = LoadResult {
-        send_lag: Some(SendLag::of(&lags, &from_send)),
+        send_lag: Some(SendLag::of(&lags, &from_send, real_time)),
         ..summarize(&hist, statuses, elapsed, cpu)
     };
     if let Some(path) = latencies {

@@ -215,8 +215,16 @@ pub async fn bridge_phase(run: &mut Run, temporal: &TemporalServer, spec: &Spec)
             .send_lag
             .as_ref()
             .map_or(String::new(), |l| format!(
-                " (sent late by p50 {:.2}, p99 {:.2}, max {:.2} ms; p99 from send {:.2} ms)",
-                l.p50_ms, l.p99_ms, l.max_ms, l.p99_from_send_ms
+                " (sent late by p50 {:.2}, p99 {:.2}, max {:.2} ms; p99 from send {:.2} ms; generator {})",
+                l.p50_ms,
+                l.p99_ms,
+                l.max_ms,
+                l.p99_from_send_ms,
+                if l.real_time {
+                    "real-time"
+                } else {
+                    "with short slices"
+                }
             )),
         phase.bridge_cpu_s * 1e6 / n as f64,
         phase.load.generator_cpu_s * 1e6 / n as f64,

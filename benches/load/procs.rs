@@ -245,36 +245,84 @@ impl Drop for Confined {
     }
 }
 
-/// Every thread of this process (the load generator) with the shortest
-/// scheduler slice, until dropped: the generator stands in for ADO, which
-/// has CPUs of its own, and with Temporal busy on the same CPUs its
-/// threads would otherwise wait a whole slice (1.4 ms here) for a CPU each
-/// time they wake to send or to read an answer, and that wait would count
-/// as the bridge's latency. Threads started meanwhile inherit the slice
-/// and are given the default back too. Where the kernel keeps no slice per
-/// thread, nothing changes (the send lag then shows it).
-pub struct ShortSlices;
+/// Every thread of this process (the load generator) put ahead of the
+/// bridge and Temporal until dropped: the generator stands in for ADO,
+/// which has CPUs of its own, and with Temporal busy on the same CPUs its
+/// threads would otherwise wait for a CPU each time they wake to send or
+/// to read an answer, and that wait would count as the bridge's latency.
+/// Where the process may (as root), the threads get the real-time policy
+/// `SCHED_FIFO` at its lowest priority, so they run as soon as they wake;
+/// elsewhere the shortest scheduler slice, which only shortens the wait.
+/// Threads started meanwhile inherit either, and are given the default
+/// back too. Where the kernel grants neither, nothing changes (the send
+/// lag then shows it).
+pub struct Prompt {
+    /// Whether the threads are real-time (else they have short slices).
+    pub real_time: bool,
+}
 
-impl ShortSlices {
-    /// Every thread of this process asks for the shortest slice.
+impl Prompt {
+    /// Every thread of this process runs as soon as it can.
     pub fn now() -> Self {
-        each_thread(Some(ado_temporal_bridge::sched::MIN_SLICE));
-        Self
+        let real_time = each_thread(|tid| sched::real_time(tid, true));
+        if !real_time {
+            each_thread(|tid| {
+                ado_temporal_bridge::sched::set_slice(
+                    tid,
+                    Some(ado_temporal_bridge::sched::MIN_SLICE),
+                )
+            });
+        }
+        Self { real_time }
     }
 }
 
-impl Drop for ShortSlices {
+impl Drop for Prompt {
     fn drop(&mut self) {
-        each_thread(None);
+        if self.real_time {
+            each_thread(|tid| sched::real_time(tid, false));
+        } else {
+            each_thread(|tid| ado_temporal_bridge::sched::set_slice(tid, None));
+        }
     }
 }
 
-fn each_thread(slice: Option<Duration>) {
+/// Calls `f` for every thread of this process; whether it succeeded for
+/// every one.
+fn each_thread(f: impl Fn(i32) -> std::io::Result<()>) -> bool {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return;
+        return false;
     };
+    let mut all = true;
     for tid in tasks.filter_map(|t| t.ok()?.file_name().to_str()?.parse().ok()) {
-        let _ = ado_temporal_bridge::sched::set_slice(tid, slice);
+        all &= f(tid).is_ok();
+    }
+    all
+}
+
+#[allow(unsafe_code)]
+mod sched {
+    /// Puts thread `tid` under `SCHED_FIFO` at its lowest priority, or
+    /// back under the normal policy.
+    pub fn real_time(tid: i32, on: bool) -> std::io::Result<()> {
+        let (policy, priority) = if on {
+            // SAFETY: no arguments; returns the policy's lowest priority.
+            (libc::SCHED_FIFO, unsafe {
+                libc::sched_get_priority_min(libc::SCHED_FIFO)
+            })
+        } else {
+            (libc::SCHED_OTHER, 0)
+        };
+        let param = libc::sched_param {
+            sched_priority: priority,
+        };
+        // SAFETY: `param` outlives the call, which only reads it.
+        let r = unsafe { libc::sched_setscheduler(tid, policy, &raw const param) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
     }
 }
 
