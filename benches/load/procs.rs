@@ -264,8 +264,11 @@ pub struct Prompt {
 impl Prompt {
     /// Every thread of this process runs as soon as it can.
     pub fn now() -> Self {
-        let real_time = each_thread(|tid| sched::real_time(tid, true));
+        let real_time = each_thread(|tid| fifo::set(tid, true));
         if !real_time {
+            // A grant for some threads only is taken back: the run's
+            // report would not say that part of the generator had it.
+            each_thread(|tid| fifo::set(tid, false));
             each_thread(|tid| {
                 ado_temporal_bridge::sched::set_slice(
                     tid,
@@ -280,7 +283,7 @@ impl Prompt {
 impl Drop for Prompt {
     fn drop(&mut self) {
         if self.real_time {
-            each_thread(|tid| sched::real_time(tid, false));
+            each_thread(|tid| fifo::set(tid, false));
         } else {
             each_thread(|tid| ado_temporal_bridge::sched::set_slice(tid, None));
         }
@@ -288,23 +291,25 @@ impl Drop for Prompt {
 }
 
 /// Calls `f` for every thread of this process; whether it succeeded for
-/// every one.
+/// every one (a thread that ended meanwhile does not count).
 fn each_thread(f: impl Fn(i32) -> std::io::Result<()>) -> bool {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return false;
     };
     let mut all = true;
     for tid in tasks.filter_map(|t| t.ok()?.file_name().to_str()?.parse().ok()) {
-        all &= f(tid).is_ok();
+        all &= f(tid).map_or_else(|e| e.raw_os_error() == Some(libc::ESRCH), |()| true);
     }
     all
 }
 
+/// The real-time policy for the generator's threads. (The bridge's own
+/// scheduling, the slice, is `ado_temporal_bridge::sched`.)
 #[allow(unsafe_code)]
-mod sched {
+mod fifo {
     /// Puts thread `tid` under `SCHED_FIFO` at its lowest priority, or
     /// back under the normal policy.
-    pub fn real_time(tid: i32, on: bool) -> std::io::Result<()> {
+    pub fn set(tid: i32, on: bool) -> std::io::Result<()> {
         let (policy, priority) = if on {
             // SAFETY: no arguments; returns the policy's lowest priority.
             (libc::SCHED_FIFO, unsafe {
